@@ -1,0 +1,5 @@
+import sys
+
+from simulator.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``evictsim`` command line."""
