@@ -1,0 +1,184 @@
+"""``evictsim daemon``: sample the node every interval and log what the kubelet would do.
+
+The command builds the pieces (policy, sample source, pod specs, the API's live state and
+server) and hands them to :class:`simulator.daemon.Daemon`. An invalid policy or option is
+an InputError, which the dispatcher prints as one line before exiting with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from simulator.daemon.daemon import (
+    CONTAINER_GC_PERIOD_S,
+    EVICTION_MONITORING_PERIOD_S,
+    IMAGE_GC_PERIOD_S,
+    Daemon,
+    DaemonSettings,
+    ReplaySource,
+)
+from simulator.daemon.logging import LOG_LEVELS, configure_logging
+from simulator.errors import InputError
+from simulator.replay import RecordedSource
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "daemon",
+        help="sample the node every interval and log what the kubelet's eviction manager and GC would do",
+        description=(
+            "Sample the node (or a recording) every interval, evaluate it with the kubelet's eviction and "
+            "garbage-collection rules, and log structured events when a decision changes."
+        ),
+    )
+    timing = parser.add_argument_group("timing")
+    timing.add_argument(
+        "--interval",
+        type=_positive_seconds,
+        default=EVICTION_MONITORING_PERIOD_S,
+        metavar="SECONDS",
+        help="seconds between samples (default: 10, the kubelet's eviction monitoring period)",
+    )
+    timing.add_argument(
+        "--image-gc-period",
+        type=_positive_seconds,
+        default=IMAGE_GC_PERIOD_S,
+        metavar="SECONDS",
+        help="seconds between image GC checks (default: 300, the kubelet's ImageGCPeriod)",
+    )
+    timing.add_argument(
+        "--container-gc-period",
+        type=_positive_seconds,
+        default=CONTAINER_GC_PERIOD_S,
+        metavar="SECONDS",
+        help="seconds between container GC checks (default: 60, the kubelet's ContainerGCPeriod)",
+    )
+    stop = timing.add_mutually_exclusive_group()
+    stop.add_argument("--once", action="store_const", const=1, dest="ticks", help="stop after one tick")
+    stop.add_argument("--ticks", type=_positive_int, metavar="N", help="stop after N ticks (default: run until stopped)")
+
+    node = parser.add_argument_group("node data")
+    node.add_argument("--cri-endpoint", metavar="URL", help="CRI socket, e.g. unix:///run/containerd/containerd.sock "
+                      "(default: try containerd, CRI-O and cri-dockerd in that order)")
+    node.add_argument("--timeout", type=_positive_seconds, default=2.0, metavar="SECONDS",
+                      help="deadline of each CRI call in seconds (default: 2)")
+    node.add_argument("--root-dir", metavar="DIR", help="the kubelet's root directory (default: the policy's, /var/lib/kubelet)")
+    node.add_argument("--mountinfo", metavar="PATH", default="/proc/self/mountinfo",
+                      help="mount table to read once at start (default: /proc/self/mountinfo; use /proc/1/mountinfo in a container)")
+    node.add_argument("--replay", metavar="FILE|DIR",
+                      help="use recorded Summary JSON files (a file, or a directory read in name order) instead of the live node")
+    node.add_argument("--pods", metavar="FILE", help="pod specs as `kubectl get pods -o json` output")
+    node.add_argument("--node-name", metavar="NAME", help="node whose pods to read from the Kubernetes API (in-cluster config or kubeconfig)")
+    node.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig for --node-name (default: in-cluster config, then ~/.kube/config)")
+
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="lowest level logged (default: info)")
+
+    _add_optional_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def _add_optional_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the policy and API options from their packages."""
+    from simulator.policy import add_policy_arguments
+
+    add_policy_arguments(parser)
+    try:
+        from simulator.api.server import add_server_arguments
+    except ImportError:
+        return
+    add_server_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulator.policy import policy_from_args
+
+    configure_logging(args.log_level)
+    policy = policy_from_args(args)
+    findings = _lint_findings(policy)
+    source = _build_source(args, policy)
+    pods = _load_pods(args)
+    settings = DaemonSettings(
+        interval_s=args.interval,
+        image_gc_period_s=args.image_gc_period,
+        container_gc_period_s=args.container_gc_period,
+        max_ticks=args.ticks,
+        node_name=args.node_name or "",
+    )
+
+    live_state, server = _start_api(args, policy)
+    try:
+        daemon = Daemon(source=source, policy=policy, settings=settings, pods=pods, live_state=live_state,
+                        lint_findings=findings)
+        return daemon.run()
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _lint_findings(policy: Any) -> list[Any]:
+    try:
+        from simulator.policy.lint import lint_policy
+    except ImportError:
+        return []
+    return list(lint_policy(policy))
+
+
+def _build_source(args: argparse.Namespace, policy: Any) -> Any:
+    if args.replay:
+        return ReplaySource(RecordedSource(args.replay))
+    from simulator.daemon.daemon import LiveSource
+
+    return LiveSource.open(
+        endpoint=args.cri_endpoint,
+        timeout_s=args.timeout,
+        root_dir=args.root_dir or policy.root_dir,
+        mountinfo=args.mountinfo,
+    )
+
+
+def _load_pods(args: argparse.Namespace) -> list[Any]:
+    if args.pods and args.node_name:
+        raise InputError("--pods and --node-name are exclusive; give the pod specs one way", field="--pods")
+    if args.pods:
+        from simulator.pods import load_pod_list
+
+        return list(load_pod_list(args.pods))
+    if args.node_name:
+        from simulator.pods import load_pods_from_api
+
+        return list(load_pods_from_api(args.node_name, kubeconfig=args.kubeconfig))
+    return []
+
+
+def _start_api(args: argparse.Namespace, policy: Any) -> tuple[Any, Any]:
+    """Create the live state and start the gRPC server, unless the API is absent or disabled."""
+    try:
+        from simulator.api.live import LiveState
+        from simulator.api.server import start_server
+    except ImportError:
+        return None, None
+    live_state = LiveState()
+    if getattr(args, "no_api", False):
+        return live_state, None
+    return live_state, start_server(live_state, args)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds {text!r}; expected a number > 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}; expected an integer >= 1")
+    return value

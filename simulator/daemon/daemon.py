@@ -1,0 +1,415 @@
+"""The daemon's loop: sample the node, evaluate it as the kubelet would, log what changed.
+
+One :class:`Daemon` owns all state that lives across ticks (the eviction manager's state,
+the last GC outcomes, the previous tick's view for change detection, the runtime's
+reachability). :meth:`Daemon.tick` is one pass and takes its time from the injected clock
+or the recorded sample, so tests drive it directly with a fake clock. :meth:`Daemon.run`
+schedules ticks with APScheduler and stops cleanly on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import structlog
+from apscheduler.executors.base import BaseExecutor, run_job
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from simulator.daemon.events import LogEvent, TickView, build_view, diff_events, filesystem_of
+from simulator.daemon.interim import InterimState, interim_decision, interim_image_gc
+from simulator.errors import NotCriServerError, ProbeError, RuntimeUnavailableError
+from simulator.replay import RecordedSampleError, RecordedSource, ReplayFinished
+from simulator.snapshot import Summary, format_time
+
+UTC = dt.timezone.utc
+
+# The kubelet's fixed periods (pkg/kubelet/kubelet.go, 1.27-1.35): evictionMonitoringPeriod,
+# ContainerGCPeriod and ImageGCPeriod.
+EVICTION_MONITORING_PERIOD_S = 10.0
+CONTAINER_GC_PERIOD_S = 60.0
+IMAGE_GC_PERIOD_S = 300.0
+
+# How long a stop request waits for a tick in progress before the daemon returns anyway.
+_STOP_WAIT_S = 0.5
+
+Clock = Callable[[], dt.datetime]
+
+
+def wall_clock() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sample:
+    """One node snapshot the daemon evaluates, with the time it stands for.
+
+    ``origin`` is ``"live"`` or the recorded file's path. ``gc_inputs`` carries whatever the
+    live source read for the GC models (images, containers), or ``None``.
+    """
+
+    summary: Summary
+    time: dt.datetime
+    origin: str
+    gc_inputs: Any = None
+
+
+class SampleSource(Protocol):
+    """Where the daemon's snapshots come from: the live probes or a recording."""
+
+    description: str
+
+    def next_sample(self, now: dt.datetime) -> Sample:
+        """Return a snapshot; raise ProbeError when the node cannot be sampled, ReplayFinished at the end."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ReplaySource:
+    """A :class:`SampleSource` over a :class:`RecordedSource`.
+
+    A recorded file without timestamps stands for ``now``. A bad file raises
+    RecordedSampleError, which the daemon logs before asking for the next one.
+    """
+
+    def __init__(self, recorded: RecordedSource) -> None:
+        self.recorded = recorded
+        self.description = recorded.description
+
+    def next_sample(self, now: dt.datetime) -> Sample:
+        recorded = self.recorded.next_sample()
+        return Sample(summary=recorded.summary, time=recorded.time or now, origin=recorded.origin)
+
+    def close(self) -> None:
+        return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    """The daemon's settings, logged in ``daemon_started``.
+
+    ``max_ticks`` stops the daemon after that many ticks (``None`` runs until a signal).
+    The GC periods are the kubelet's constants by default and can be shortened for demos.
+    """
+
+    interval_s: float = EVICTION_MONITORING_PERIOD_S
+    image_gc_period_s: float = IMAGE_GC_PERIOD_S
+    container_gc_period_s: float = CONTAINER_GC_PERIOD_S
+    max_ticks: int | None = None
+    node_name: str = ""
+
+    def to_log(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(slots=True)
+class TickOutcome:
+    """What one tick did: the sample (if any), the decision and the events logged."""
+
+    sample: Sample | None = None
+    decision: dict[str, Any] | None = None
+    events: list[LogEvent] = dataclasses.field(default_factory=list)
+
+
+class Daemon:
+    """The live loop: source -> evaluation -> GC models -> change events -> live state."""
+
+    def __init__(
+        self,
+        *,
+        source: SampleSource,
+        policy: Any,
+        settings: DaemonSettings | None = None,
+        clock: Clock = wall_clock,
+        pods: Sequence[Any] = (),
+        live_state: Any = None,
+        lint_findings: Sequence[Any] = (),
+        logger: Any = None,
+    ) -> None:
+        self.source = source
+        self.policy = policy
+        self.settings = settings or DaemonSettings()
+        self.clock = clock
+        self.pods = list(pods)
+        self.live_state = live_state
+        self.lint_findings = list(lint_findings)
+        self.log = logger or structlog.get_logger("evictsim.daemon").bind(component="daemon")
+        if self.settings.node_name:
+            self.log = self.log.bind(node=self.settings.node_name)
+
+        self.ticks = 0
+        self._view: TickView | None = None
+        self._engine_state = InterimState()
+        self._image_gc: dict[str, Any] | None = None
+        self._container_gc: dict[str, Any] | None = None
+        self._last_image_gc: dt.datetime | None = None
+        self._last_container_gc: dt.datetime | None = None
+        self._runtime_down_since: dt.datetime | None = None
+        self._sample_error: str | None = None
+        self._tick_error: str | None = None
+        self._tick_lock = threading.Lock()
+        self._stop = threading.Event()
+        self.stop_reason = ""
+
+    # ------------------------------------------------------------------------------------
+    # one tick
+
+    def tick(self) -> TickOutcome:
+        """Run one pass: sample, evaluate, run GC models when due, log changes, publish."""
+        with self._tick_lock:
+            outcome = TickOutcome()
+            try:
+                self._tick(outcome)
+            except Exception as error:  # noqa: BLE001 - the loop must survive any single tick
+                self._log_tick_failure(error)
+            self.ticks += 1
+            if self.settings.max_ticks is not None and self.ticks >= self.settings.max_ticks:
+                self.request_stop("tick_limit")
+            return outcome
+
+    def _tick(self, outcome: TickOutcome) -> None:
+        now = self.clock()
+        sample = self._take_sample(now)
+        if sample is None:
+            return
+        outcome.sample = sample
+        self.log.debug("sample_taken", **_sample_fields(sample))
+
+        # evaluate thresholds and conditions
+        decision = self._evaluate(sample)
+        outcome.decision = decision
+        if decision.get("ranking"):
+            self.log.debug("pods_ranked", ranking=decision["ranking"])
+
+        # the garbage collectors run on their own periods, measured on the sample's clock
+        if _is_due(self._last_image_gc, sample.time, self.settings.image_gc_period_s):
+            self._image_gc = self._run_image_gc(sample)
+            self._last_image_gc = sample.time
+            self.log.debug("image_gc_checked", **_compact(self._image_gc))
+
+        # log what changed since the previous tick
+        view = build_view(decision, sample.summary, image_gc=self._image_gc, container_gc=self._container_gc)
+        outcome.events = diff_events(self._view, view)
+        for event in outcome.events:
+            getattr(self.log, event.level)(event.event, **event.fields)
+        self._view = view
+        self._tick_error = None
+
+        self._publish(sample, decision)
+
+    def _take_sample(self, now: dt.datetime) -> Sample | None:
+        """Return the next sample, or ``None`` after logging why there is none this tick."""
+        while True:
+            try:
+                sample = self.source.next_sample(now)
+            except RecordedSampleError as error:
+                self.log.error("recorded_sample_invalid", path=error.source, error=str(error))
+                continue
+            except ReplayFinished:
+                self.log.info("replay_finished", ticks=self.ticks)
+                self.request_stop("replay_finished")
+                return None
+            except (RuntimeUnavailableError, NotCriServerError) as error:
+                self._note_runtime_unreachable(now, error)
+                return None
+            except ProbeError as error:
+                self._note_sample_failure(error)
+                return None
+            break
+
+        if self._runtime_down_since is not None:
+            down_for = (now - self._runtime_down_since).total_seconds()
+            self.log.info("runtime_recovered", source=self.source.description, unreachable_for_s=down_for)
+            self._runtime_down_since = None
+        if self._sample_error is not None:
+            self.log.info("sample_recovered", source=self.source.description, previous_error=self._sample_error)
+            self._sample_error = None
+        return sample
+
+    def _note_runtime_unreachable(self, now: dt.datetime, error: Exception) -> None:
+        if self._runtime_down_since is not None:
+            self.log.debug("runtime_still_unreachable", error=str(error))
+            return
+        self._runtime_down_since = now
+        self.log.warning(
+            "runtime_unreachable",
+            source=self.source.description,
+            error=str(error),
+            error_type=type(error).__name__,
+            retry_interval_s=self.settings.interval_s,
+        )
+
+    def _note_sample_failure(self, error: ProbeError) -> None:
+        message = str(error)
+        if message == self._sample_error:
+            self.log.debug("sample_still_failing", error=message)
+            return
+        self._sample_error = message
+        self.log.warning(
+            "sample_failed",
+            source=self.source.description,
+            error=message,
+            error_type=type(error).__name__,
+            retry_interval_s=self.settings.interval_s,
+        )
+
+    def _log_tick_failure(self, error: Exception) -> None:
+        message = f"{type(error).__name__}: {error}"
+        if message == self._tick_error:
+            self.log.debug("tick_still_failing", error=message)
+            return
+        self._tick_error = message
+        self.log.error("tick_failed", error=message, exc_info=error)
+
+    def _evaluate(self, sample: Sample) -> dict[str, Any]:
+        return interim_decision(sample.summary, self.policy, self._engine_state, sample.time)
+
+    def _run_image_gc(self, sample: Sample) -> dict[str, Any]:
+        result = interim_image_gc(sample.summary, self.policy.image_gc)
+        image_fs = filesystem_of(sample.summary, "imagefs.available")
+        result["device"] = image_fs["device"]
+        result["mountpoint"] = image_fs["mountpoint"]
+        return result
+
+    def _publish(self, sample: Sample, decision: dict[str, Any]) -> None:
+        if self.live_state is None:
+            return
+        from simulator.api.live import Sample as LiveSample
+
+        conditions = tuple(name for name, reported in (decision.get("conditions") or {}).items() if reported)
+        self.live_state.publish(
+            LiveSample(
+                summary=sample.summary,
+                policy=self.policy,
+                sampled_at=sample.time,
+                pods=tuple(self.pods),
+                decision=decision,
+                gc={"imageGC": self._image_gc, "containerGC": self._container_gc},
+                provenance={"origin": sample.origin},
+                node_conditions=conditions,
+            )
+        )
+
+    # ------------------------------------------------------------------------------------
+    # running and stopping
+
+    def request_stop(self, reason: str) -> None:
+        """Ask :meth:`run` to return; safe from signal handlers and other threads."""
+        if not self._stop.is_set():
+            self.stop_reason = reason
+            self._stop.set()
+
+    def run(self) -> int:
+        """Tick every ``interval_s`` until stopped by a signal, the tick limit or the replay's end.
+
+        Returns the exit code (0). SIGTERM and SIGINT stop the loop; a tick in progress is
+        given at most half a second, since ticks only read.
+        """
+        self.log.info(
+            "daemon_started",
+            source=self.source.description,
+            kubelet_version=getattr(self.policy, "kubelet_version", None),
+            thresholds=[_threshold_text(t) for t in getattr(self.policy, "thresholds", ())],
+            **self.settings.to_log(),
+        )
+        for finding in self.lint_findings:
+            self.log.warning("policy_lint_finding", **_finding_fields(finding))
+
+        restore = self._install_signal_handlers()
+        scheduler = BackgroundScheduler(executors={"default": DaemonThreadExecutor()}, timezone=UTC)
+        scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=self.settings.interval_s,
+            next_run_time=dt.datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            id="tick",
+        )
+        scheduler.start()
+        try:
+            while not self._stop.wait(timeout=0.2):
+                pass
+        finally:
+            scheduler.shutdown(wait=False)
+            restore()
+            if self._tick_lock.acquire(timeout=_STOP_WAIT_S):
+                self._tick_lock.release()
+            self.source.close()
+            self.log.info("daemon_stopped", reason=self.stop_reason or "stopped", ticks=self.ticks)
+        return 0
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {}
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, self._on_signal)
+
+        def restore() -> None:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+        return restore
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.request_stop(signal.Signals(signum).name)
+
+
+class DaemonThreadExecutor(BaseExecutor):
+    """An APScheduler executor that runs each job in a daemon thread.
+
+    A tick blocked in a CRI call (up to the client's deadline) then cannot hold the process
+    open after a stop request, which a thread pool's non-daemon workers would.
+    """
+
+    def _do_submit_job(self, job: Any, run_times: list[dt.datetime]) -> None:
+        def run() -> None:
+            try:
+                events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
+            except BaseException as error:  # noqa: BLE001 - reported to the scheduler
+                self._run_job_error(job.id, error, error.__traceback__)
+            else:
+                self._run_job_success(job.id, events)
+
+        threading.Thread(target=run, name=f"evictsim-{job.id}", daemon=True).start()
+
+
+def _is_due(last: dt.datetime | None, now: dt.datetime, period_s: float) -> bool:
+    """Whether a periodic task is due: first call always, then every ``period_s`` (like wait.Until)."""
+    return last is None or (now - last).total_seconds() >= period_s
+
+
+def _sample_fields(sample: Sample) -> dict[str, Any]:
+    node = sample.summary.node
+    fields: dict[str, Any] = {"origin": sample.origin, "time": format_time(sample.time)}
+    for name, stats in (("nodefs", node.fs), ("imagefs", node.image_fs), ("containerfs", node.container_fs)):
+        if stats is not None:
+            fields[f"{name}_available"] = stats.available_bytes
+            fields[f"{name}_capacity"] = stats.capacity_bytes
+    if node.memory is not None:
+        fields["memory_available"] = node.memory.available_bytes
+    return fields
+
+
+def _compact(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None and key != "candidates"}
+
+
+def _threshold_text(threshold: Any) -> str:
+    describe = getattr(threshold, "describe", None)
+    return describe() if callable(describe) else str(threshold)
+
+
+def _finding_fields(finding: Any) -> dict[str, Any]:
+    if isinstance(finding, dict):
+        return dict(finding)
+    if dataclasses.is_dataclass(finding):
+        return dataclasses.asdict(finding)  # type: ignore[arg-type]
+    return {"finding": str(finding)}
