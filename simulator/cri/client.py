@@ -250,6 +250,7 @@ class CriClient:
             )
         self._timeout_s = float(timeout_s)
         self._version: types.RuntimeVersion | None = None
+        self._closed = False
         if endpoint is not None:
             self._connect(normalize_endpoint(endpoint))
             return
@@ -309,7 +310,8 @@ class CriClient:
         return self._version.runtime_name
 
     def close(self) -> None:
-        """Close the channel; calls made afterwards fail with a ProbeError."""
+        """Close the channel; calls made afterwards raise ProbeError."""
+        self._closed = True
         self._channel.close()
 
     def __enter__(self) -> CriClient:
@@ -326,13 +328,14 @@ class CriClient:
     # -- calls and error translation --
 
     def _call(self, method: str, stub_method: Callable[..., ResponseT], request: Any) -> ResponseT:
+        # grpcio 1.85 can crash the interpreter when a call is made on a closed channel, so the
+        # client checks its own flag first.
+        if self._closed:
+            raise ProbeError(f"CRI call {method} to {self._endpoint} failed: the client is closed")
         try:
             return stub_method(request, timeout=self._timeout_s)
         except grpc.RpcError as error:
             raise self._translate_error(method, error) from error
-        except ValueError as error:
-            # grpc raises ValueError ("Cannot invoke RPC on closed channel!") after close().
-            raise ProbeError(f"CRI call {method} to {self._endpoint} failed: {error}") from error
 
     def _translate_error(self, method: str, error: grpc.RpcError) -> ProbeError:
         code = error.code() if isinstance(error, grpc.Call) else None
