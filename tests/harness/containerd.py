@@ -1,0 +1,481 @@
+"""Start and stop a private containerd (Debian's 1.6 package) for integration tests and the demo.
+
+The node is a temporary directory with two loop-mounted ext4 filesystems: one is containerd's
+root (so the CRI image filesystem is a dedicated device) and the other is the kubelet root dir
+(the node filesystem). containerd runs directly, not under systemd, with a generated config
+whose paths all point into the temporary directory. Shim sockets are the exception: the runc v2
+shim of containerd 1.6 always creates them in /run/containerd/s, named by a hash that includes
+our socket path, so they never collide with a system containerd.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+import structlog
+
+from harness.loopfs import MIB, HarnessError, LoopFilesystem, overlay_mount_works, run_command
+from harness.mounts import mounts_under, unmount_all_under
+
+ResponseT = TypeVar("ResponseT", bound=Message)
+
+log = structlog.get_logger("evictsim.tests.harness")
+
+CONTAINERD_BINARY = "containerd"
+CTR_BINARY = "ctr"
+CRI_NAMESPACE = "k8s.io"
+PAUSE_IMAGE = "evictsim.test/pause:1.0"
+DEFAULT_IMAGE_FS_BYTES = 384 * MIB
+DEFAULT_NODE_FS_BYTES = 256 * MIB
+STATS_COLLECT_PERIOD_S = 1
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+
+def missing_prerequisites() -> list[str]:
+    """Return why a containerd node cannot start here (empty when it can): root, binaries, loop support."""
+    reasons: list[str] = []
+    if os.geteuid() != 0:
+        reasons.append("not running as root (loop mounts and containerd need it)")
+    for binary in (CONTAINERD_BINARY, CTR_BINARY, "runc", "containerd-shim-runc-v2", "mkfs.ext4", "losetup"):
+        if shutil.which(binary) is None:
+            reasons.append(f"{binary} not found in PATH (apt-get install containerd runc e2fsprogs)")
+    if shutil.which("busybox") is None:
+        reasons.append("busybox not found in PATH (apt-get install busybox-static)")
+    return reasons
+
+
+def render_config(
+    *,
+    root: Path,
+    state: Path,
+    socket_path: Path,
+    snapshotter: str,
+    sandbox_image: str,
+    cni_dir: Path,
+    stats_collect_period_s: int = STATS_COLLECT_PERIOD_S,
+    restrict_oom_score_adj: bool = True,
+) -> str:
+    """Render a containerd 1.6 config (version 2) whose every writable path is under our temp dirs."""
+    cri = 'plugins."io.containerd.grpc.v1.cri"'
+    return f"""version = 2
+root = "{root}"
+state = "{state}"
+oom_score = 0
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+]
+
+[grpc]
+  address = "{socket_path}"
+
+[ttrpc]
+  address = "{socket_path}.ttrpc"
+
+[debug]
+  address = ""
+  level = "info"
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{root}/opt"
+
+[{cri}]
+  sandbox_image = "{sandbox_image}"
+  # Seconds between snapshot usage samples, which ImageFsInfo and the writable-layer stats
+  # report (containerd's default is 10).
+  stats_collect_period = {stats_collect_period_s}
+  disable_tcp_service = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  disable_apparmor = true
+  # Clamp oom_score_adj to the caller's own value: without CAP_SYS_RESOURCE (common in
+  # containers and sandboxed VMs) the pause container's -998 fails in runc init.
+  restrict_oom_score_adj = {"true" if restrict_oom_score_adj else "false"}
+
+[{cri}.containerd]
+  snapshotter = "{snapshotter}"
+  default_runtime_name = "runc"
+
+[{cri}.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[{cri}.containerd.runtimes.runc.options]
+  SystemdCgroup = false
+  Root = "{state}/runc"
+
+# No CNI config exists in conf_dir, so only host-network pods can run.
+[{cri}.cni]
+  bin_dir = "{cni_dir}/bin"
+  conf_dir = "{cni_dir}/net.d"
+"""
+
+
+def remove_cgroups(cgroup_root: str, hierarchy_root: Path = Path("/sys/fs/cgroup")) -> None:
+    """Remove the empty cgroup directories runc left under ``cgroup_root`` in every hierarchy.
+
+    runc removes a container's own cgroup but not the pod-level parents the harness named.
+    Only rmdir is used, so a cgroup that still has processes stays and is logged.
+    """
+    relative = cgroup_root.strip("/")
+    candidates = [hierarchy_root / relative]
+    if hierarchy_root.is_dir():
+        candidates += [child / relative for child in hierarchy_root.iterdir() if child.is_dir()]
+    for top in candidates:
+        if not top.is_dir():
+            continue
+        for directory, _, _ in sorted(os.walk(top), key=lambda item: item[0].count("/"), reverse=True):
+            try:
+                os.rmdir(directory)
+            except OSError as error:
+                log.warning("cgroup_remove_failed", path=directory, error=str(error))
+
+
+def _read_cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _parent_pid(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name in field 2 may contain spaces, so split after its closing bracket.
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _all_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _terminate_pids(pids: list[int], *, timeout_s: float) -> None:
+    """Send SIGTERM to each pid, wait up to ``timeout_s``, then SIGKILL the survivors."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and any(_pid_alive(pid) for pid in pids):
+            time.sleep(0.05)
+        if not any(_pid_alive(pid) for pid in pids):
+            return
+
+
+@dataclass
+class ContainerdNode:
+    """A running private containerd with its loop filesystems; build it with ``ContainerdNode.start``.
+
+    ``root`` is containerd's root dir and equals ``image_fs_mount``, so every snapshot and content
+    blob lands on the image filesystem's loop device. ``kubelet_root`` is the other loop
+    filesystem, used as the kubelet root dir (node filesystem) and for pod logs.
+    """
+
+    base_dir: Path
+    socket_path: Path
+    root: Path
+    state: Path
+    image_fs: LoopFilesystem
+    node_fs: LoopFilesystem
+    snapshotter: str
+    sandbox_image: str
+    config_path: Path
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    started_pod_sandboxes: list[str] = field(default_factory=list)
+
+    # --- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        base_dir: Path | None = None,
+        image_fs_bytes: int = DEFAULT_IMAGE_FS_BYTES,
+        node_fs_bytes: int = DEFAULT_NODE_FS_BYTES,
+        sandbox_image: str = PAUSE_IMAGE,
+        import_pause_image: bool = True,
+    ) -> ContainerdNode:
+        """Create the loop filesystems, write the config, start containerd and wait for CRI.
+
+        With ``import_pause_image`` the busybox-based pause image is built and imported under
+        ``sandbox_image``, so RunPodSandbox never tries to pull. Anything set up before a
+        failure is torn down again before the HarnessError propagates.
+        """
+        reasons = missing_prerequisites()
+        if reasons:
+            raise HarnessError("cannot start containerd: " + "; ".join(reasons))
+        # A short base path keeps the socket path under the 108-byte sun_path limit.
+        base = Path(tempfile.mkdtemp(prefix="evictsim-node-", dir=str(base_dir) if base_dir else None))
+        node: ContainerdNode | None = None
+        image_fs: LoopFilesystem | None = None
+        node_fs: LoopFilesystem | None = None
+        try:
+            image_fs = LoopFilesystem.create(
+                base / "imagefs.img", base / "imagefs", image_fs_bytes, label="evictsim-imagefs"
+            )
+            node_fs = LoopFilesystem.create(
+                base / "nodefs.img", base / "kubelet", node_fs_bytes, label="evictsim-nodefs"
+            )
+            snapshotter = "overlayfs" if overlay_mount_works(image_fs.mountpoint) else "native"
+            if snapshotter != "overlayfs":
+                log.warning("overlay_probe_failed", fallback_snapshotter=snapshotter, path=str(image_fs.mountpoint))
+            state = base / "state"
+            cni_dir = base / "cni"
+            for directory in (state, cni_dir / "bin", cni_dir / "net.d", node_fs.mountpoint / "pods"):
+                directory.mkdir(parents=True, exist_ok=True)
+            socket_path = base / "containerd.sock"
+            config_path = base / "config.toml"
+            config_path.write_text(
+                render_config(
+                    root=image_fs.mountpoint,
+                    state=state,
+                    socket_path=socket_path,
+                    snapshotter=snapshotter,
+                    sandbox_image=sandbox_image,
+                    cni_dir=cni_dir,
+                )
+            )
+            node = cls(
+                base_dir=base,
+                socket_path=socket_path,
+                root=image_fs.mountpoint,
+                state=state,
+                image_fs=image_fs,
+                node_fs=node_fs,
+                snapshotter=snapshotter,
+                sandbox_image=sandbox_image,
+                config_path=config_path,
+                log_path=base / "containerd.log",
+            )
+            node._launch()
+            if import_pause_image:
+                from harness.images import build_pause_image, import_image
+
+                import_image(node, build_pause_image(base / "images", sandbox_image))
+        except BaseException:
+            if node is not None:
+                node.stop()
+            else:
+                for filesystem in (node_fs, image_fs):
+                    if filesystem is not None:
+                        filesystem.destroy()
+                shutil.rmtree(base, ignore_errors=True)
+            raise
+        return node
+
+    def _launch(self) -> None:
+        with open(self.log_path, "ab") as log_file:
+            # A new session keeps a terminal's Ctrl-C away from containerd, so the harness can
+            # stop pods before it stops containerd.
+            self.process = subprocess.Popen(
+                [CONTAINERD_BINARY, "--config", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        log.info("containerd_started", pid=self.process.pid, socket=str(self.socket_path))
+        self._wait_for_cri()
+
+    def _wait_for_cri(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        last_error = "socket not created"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise HarnessError(
+                    f"containerd exited with code {self.process.returncode} during start; "
+                    f"log {self.log_path}: {self.log_tail()}"
+                )
+            if self.socket_path.exists():
+                try:
+                    self.cri_version()
+                    return
+                except grpc.RpcError as error:
+                    last_error = f"{error.code().name}: {error.details()}"
+            time.sleep(0.1)
+        raise HarnessError(
+            f"containerd did not answer CRI Version within {START_TIMEOUT_S} s ({last_error}); "
+            f"log {self.log_path}: {self.log_tail()}"
+        )
+
+    # --- access --------------------------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        """The CRI endpoint URL, as the kubelet's --container-runtime-endpoint takes it."""
+        return f"unix://{self.socket_path}"
+
+    @property
+    def pid(self) -> int:
+        """containerd's process id."""
+        if self.process is None:
+            raise HarnessError("containerd is not running")
+        return self.process.pid
+
+    @property
+    def image_fs_mount(self) -> Path:
+        """Mountpoint of the image filesystem (containerd's root)."""
+        return self.image_fs.mountpoint
+
+    @property
+    def kubelet_root(self) -> Path:
+        """Mountpoint of the node filesystem, used as the kubelet root dir."""
+        return self.node_fs.mountpoint
+
+    @property
+    def pod_logs_dir(self) -> Path:
+        """Directory holding ``<namespace>_<name>_<uid>/<container>/0.log`` pod log files.
+
+        NOTE: the kubelet writes these under /var/log/pods. The harness keeps them on the
+        node filesystem's loop device instead, which is where /var/log sits on a typical node.
+        """
+        return self.kubelet_root / "pods"
+
+    @property
+    def cgroup_root(self) -> str:
+        """Cgroup under which pods get their cgroup parent (cgroupfs driver), unique to this node."""
+        return "/" + self.base_dir.name
+
+    @property
+    def snapshotter_root(self) -> Path:
+        """Directory of the CRI snapshotter, which ImageFsInfo reports as its mountpoint."""
+        return self.root / f"io.containerd.snapshotter.v1.{self.snapshotter}"
+
+    def log_tail(self, lines: int = 20) -> str:
+        """Return the last lines of containerd's log, joined with `` | `` for one-line errors."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return " | ".join(text.strip().splitlines()[-lines:])
+
+    def ctr(self, *args: str, timeout_s: float = 120.0) -> str:
+        """Run ``ctr --address <socket> -n k8s.io ARGS`` and return its stdout."""
+        return run_command(
+            [CTR_BINARY, "--address", str(self.socket_path), "-n", CRI_NAMESPACE, *args], timeout_s=timeout_s
+        )
+
+    def channel(self) -> grpc.Channel:
+        """Open a new gRPC channel to the CRI socket; the caller closes it."""
+        return grpc.insecure_channel(self.endpoint)
+
+    def cri_call(self, method: str, request: Message, response_type: type[ResponseT], timeout_s: float = 10.0) -> ResponseT:
+        """Call one CRI method by name, such as ``"ImageService/ImageFsInfo"``, on a fresh channel."""
+        with self.channel() as channel:
+            stub: Any = channel.unary_unary(
+                f"/runtime.v1.{method}",
+                request_serializer=type(request).SerializeToString,
+                response_deserializer=response_type.FromString,
+            )
+            return stub(request, timeout=timeout_s)
+
+    def cri_version(self, timeout_s: float = 2.0) -> bytes:
+        """Call CRI Version with an empty request and return the raw reply (for readiness checks)."""
+        with self.channel() as channel:
+            method = channel.unary_unary(
+                "/runtime.v1.RuntimeService/Version",
+                request_serializer=lambda payload: payload,
+                response_deserializer=lambda payload: payload,
+            )
+            return method(b"", timeout=timeout_s)
+
+    # --- teardown ------------------------------------------------------------------------------
+
+    def shim_pids(self) -> list[int]:
+        """Return the pids of containerd-shim processes started for this node's socket."""
+        socket = str(self.socket_path)
+        pids = []
+        for pid in _all_pids():
+            cmdline = _read_cmdline(pid)
+            if cmdline and "containerd-shim" in os.path.basename(cmdline[0]) and socket in cmdline:
+                pids.append(pid)
+        return pids
+
+    def _descendant_pids(self, roots: list[int]) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for pid in _all_pids():
+            parent = _parent_pid(pid)
+            if parent is not None:
+                children.setdefault(parent, []).append(pid)
+        found: list[int] = []
+        stack = list(roots)
+        while stack:
+            for child in children.get(stack.pop(), []):
+                found.append(child)
+                stack.append(child)
+        return found
+
+    def _remove_pods_over_cri(self) -> None:
+        from harness.cri_mutator import CriMutator
+
+        try:
+            with CriMutator(self.endpoint) as mutator:
+                mutator.remove_all_pods()
+        except Exception as error:  # noqa: BLE001 - teardown falls back to killing the shims
+            log.warning("pod_cleanup_failed", error=str(error), socket=str(self.socket_path))
+
+    def stop(self) -> None:
+        """Stop pods over CRI, stop containerd and its shims by pid, unmount and delete everything.
+
+        Each step runs even when an earlier one failed, so a broken containerd still leaves no
+        mounts, loop devices or processes behind.
+        """
+        if self.process is not None and self.process.poll() is None:
+            self._remove_pods_over_cri()
+        shims = self.shim_pids()
+        if self.process is not None and self.process.poll() is None:
+            _terminate_pids([self.process.pid], timeout_s=STOP_TIMEOUT_S)
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+            log.info("containerd_stopped", pid=self.process.pid, exit_code=self.process.returncode)
+        # Shims outlive containerd by design. Kill what runs in the containers first, then the shims.
+        shims = sorted(set(shims) | set(self.shim_pids()))
+        if shims:
+            _terminate_pids(self._descendant_pids(shims), timeout_s=2.0)
+            _terminate_pids(shims, timeout_s=STOP_TIMEOUT_S)
+        remove_cgroups(self.cgroup_root)
+        unmount_all_under(self.base_dir)
+        for filesystem in (self.node_fs, self.image_fs):
+            filesystem.destroy()
+        leftover = mounts_under(self.base_dir)
+        if leftover:
+            # Deleting through a mount would reach files outside the node, so keep the directory.
+            log.error("mounts_left_behind", mountpoints=[entry.mountpoint for entry in leftover])
+            return
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self) -> ContainerdNode:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
