@@ -1,0 +1,174 @@
+"""The daemon's history: one compact point per sample in a bounded ring, optionally in SQLite.
+
+A point keeps the observed amount and capacity of every signal and the node conditions, which is
+what trends, the HTML report and scenario export need; whole Summaries are not kept.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from simulator.api.observe import SignalObservation
+from simulator.errors import InputError
+from simulator.signals import Signal
+
+log = structlog.get_logger(__name__).bind(component="api.history")
+
+# 24 hours at the eviction manager's 10 s monitoring period.
+DEFAULT_RETENTION_S = 24 * 3600.0
+DEFAULT_INTERVAL_S = 10.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HistoryPoint:
+    """The signals of one sample: ``signals`` maps a signal name to (available, capacity)."""
+
+    time: float
+    sequence: int
+    signals: Mapping[str, tuple[int, int]]
+    node_conditions: tuple[str, ...] = ()
+
+    @classmethod
+    def from_observations(
+        cls,
+        time: float,
+        sequence: int,
+        observations: Mapping[Signal, SignalObservation],
+        node_conditions: Iterable[str] = (),
+    ) -> HistoryPoint:
+        signals = {s.value: (o.available, o.capacity) for s, o in observations.items()}
+        return cls(time, sequence, signals, tuple(node_conditions))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "time": self.time,
+            "sequence": self.sequence,
+            "signals": {name: list(pair) for name, pair in self.signals.items()},
+            "nodeConditions": list(self.node_conditions),
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any], *, source: str = "") -> HistoryPoint:
+        try:
+            signals = {str(k): (int(v[0]), int(v[1])) for k, v in document["signals"].items()}
+            return cls(
+                float(document["time"]),
+                int(document["sequence"]),
+                signals,
+                tuple(str(c) for c in document.get("nodeConditions", ())),
+            )
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+            raise InputError(f"invalid history point {document!r}: {error}", source=source) from error
+
+
+class HistoryRing:
+    """A thread-safe ring of history points covering at most ``retention_s`` seconds."""
+
+    def __init__(
+        self, *, retention_s: float = DEFAULT_RETENTION_S, interval_s: float = DEFAULT_INTERVAL_S
+    ) -> None:
+        if retention_s <= 0 or interval_s <= 0:
+            raise InputError(f"history retention {retention_s} s and interval {interval_s} s must be positive")
+        self.retention_s = retention_s
+        self._points: collections.deque[HistoryPoint] = collections.deque(
+            maxlen=max(1, int(retention_s / interval_s) + 1)
+        )
+        self._lock = threading.Lock()
+
+    def append(self, point: HistoryPoint) -> None:
+        with self._lock:
+            self._points.append(point)
+            cutoff = point.time - self.retention_s
+            while self._points and self._points[0].time < cutoff:
+                self._points.popleft()
+
+    def extend(self, points: Iterable[HistoryPoint]) -> None:
+        for point in sorted(points, key=lambda p: p.time):
+            self.append(point)
+
+    def window(self, seconds: float | None = None, *, end: float | None = None) -> list[HistoryPoint]:
+        """Return the points of the last ``seconds`` (all points when None), oldest first."""
+        with self._lock:
+            points = list(self._points)
+        if seconds is None or not points:
+            return points
+        last = end if end is not None else points[-1].time
+        return [p for p in points if last - seconds <= p.time <= last]
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+
+class SqliteHistory:
+    """History points persisted in a SQLite file so trends survive daemon restarts."""
+
+    def __init__(self, path: str | Path, *, retention_s: float = DEFAULT_RETENTION_S) -> None:
+        self.path = str(path)
+        self.retention_s = retention_s
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS history_points (time REAL NOT NULL, sequence INTEGER NOT NULL, point TEXT NOT NULL)"
+            )
+            self._db.execute("CREATE INDEX IF NOT EXISTS history_points_time ON history_points (time)")
+        except sqlite3.Error as error:
+            raise InputError(f"--history {self.path}: cannot open the SQLite history file: {error}") from error
+        self._lock = threading.Lock()
+        self._writes = 0
+
+    def append(self, point: HistoryPoint) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO history_points (time, sequence, point) VALUES (?, ?, ?)",
+                (point.time, point.sequence, json.dumps(point.to_json(), separators=(",", ":"))),
+            )
+            self._writes += 1
+            if self._writes % 100 == 1:
+                self._db.execute("DELETE FROM history_points WHERE time < ?", (point.time - self.retention_s,))
+
+    def load(self, *, since: float | None = None) -> list[HistoryPoint]:
+        query = "SELECT point FROM history_points"
+        parameters: tuple[Any, ...] = ()
+        if since is not None:
+            query += " WHERE time >= ?"
+            parameters = (since,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY time", parameters).fetchall()
+        return [HistoryPoint.from_json(json.loads(row[0]), source=self.path) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def load_history_file(path: str | Path) -> list[HistoryPoint]:
+    """Read history points from a SQLite history file or a JSON file written by ``history export --format points``."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"history file {str(path)!r} not found")
+    with path.open("rb") as handle:
+        magic = handle.read(16)
+    if magic.startswith(b"SQLite format 3"):
+        store = SqliteHistory(path)
+        try:
+            return store.load()
+        finally:
+            store.close()
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read history file {str(path)!r}: {error}") from error
+    points = document.get("points") if isinstance(document, dict) else None
+    if not isinstance(points, list):
+        raise InputError(f"history file {str(path)!r}: expected a JSON object with a \"points\" list")
+    return [HistoryPoint.from_json(p, source=str(path)) for p in points]

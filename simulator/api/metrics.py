@@ -1,0 +1,128 @@
+"""Prometheus metrics of the daemon's latest decision, served on ``--metrics-listen``.
+
+Label names follow the kubelet's own metrics: ``eviction_signal`` (as in
+kubelet_evictions) and ``reason``. Gauges describe the latest sample; counters count samples
+in which the kubelet would have evicted or run image GC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+
+import prometheus_client
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from simulator.api.decision import DecisionView
+from simulator.api.headroom import HeadroomInputs, node_headroom
+from simulator.api.live import Sample
+from simulator.signals import NodeCondition
+
+log = structlog.get_logger(__name__).bind(component="api.metrics")
+
+
+class Metrics:
+    """The metric families, in their own registry so tests and several daemons do not collide."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.signal_available = Gauge(
+            "evictsim_signal_available", "Observed available amount per eviction signal (bytes, inodes or pids).",
+            ["eviction_signal"], registry=r,
+        )
+        self.signal_capacity = Gauge(
+            "evictsim_signal_capacity", "Capacity per eviction signal that percentage thresholds refer to.",
+            ["eviction_signal"], registry=r,
+        )
+        self.threshold = Gauge(
+            "evictsim_threshold", "Resolved eviction threshold per signal; met when available is below it.",
+            ["eviction_signal", "kind"], registry=r,
+        )
+        self.node_condition = Gauge(
+            "evictsim_node_condition", "1 when the simulated kubelet would report the node condition, else 0.",
+            ["condition"], registry=r,
+        )
+        self.headroom = Gauge(
+            "evictsim_headroom", "Extra usage until the first pod eviction, per signal (bytes, inodes or pids).",
+            ["eviction_signal"], registry=r,
+        )
+        self.would_evict = Counter(
+            "evictsim_would_evict", "Samples in which the kubelet would evict a pod.",
+            ["eviction_signal", "reason"], registry=r,
+        )
+        self.would_gc = Counter(
+            "evictsim_would_image_gc", "Samples in which periodic image GC would run.", ["reason"], registry=r,
+        )
+        self.sample_age = Gauge(
+            "evictsim_sample_age_seconds", "Seconds since the latest sample was taken.", registry=r,
+        )
+        self.runtime_errors = Counter(
+            "evictsim_runtime_errors", "Failed container runtime or probe calls.", ["kind"], registry=r,
+        )
+        self.requests = Counter(
+            "evictsim_api_requests", "What-if API requests by RPC and status code.", ["rpc", "code"], registry=r,
+        )
+        self._last_sampled_at: dt.datetime | None = None
+        self._lock = threading.Lock()
+        self.sample_age.set_function(self._sample_age)
+
+    def _sample_age(self) -> float:
+        sampled_at = self._last_sampled_at
+        if sampled_at is None:
+            return float("nan")
+        return max(0.0, (dt.datetime.now(dt.timezone.utc) - sampled_at).total_seconds())
+
+    def record_request(self, rpc: str, code: str) -> None:
+        self.requests.labels(rpc=rpc, code=code).inc()
+
+    def record_runtime_error(self, kind: str) -> None:
+        self.runtime_errors.labels(kind=kind).inc()
+
+    def update(self, sample: Sample, view: DecisionView) -> None:
+        """Set the gauges from one sample's decision and count would-evict and would-GC."""
+        with self._lock:
+            self._last_sampled_at = sample.sampled_at
+            for signal, observation in view.observations.items():
+                self.signal_available.labels(eviction_signal=signal.value).set(observation.available)
+                self.signal_capacity.labels(eviction_signal=signal.value).set(observation.capacity)
+            for result in view.thresholds:
+                kind = "hard" if result.threshold.hard else "soft"
+                self.threshold.labels(eviction_signal=result.threshold.signal.value, kind=kind).set(result.amount)
+            for condition in NodeCondition:
+                self.node_condition.labels(condition=condition.value).set(
+                    1 if condition.value in view.node_conditions else 0
+                )
+            inputs = HeadroomInputs(
+                thresholds=tuple(r.threshold for r in view.thresholds),
+                image_gc_high_threshold_percent=sample.policy.image_gc.high_threshold_percent,
+                image_gc_low_threshold_percent=sample.policy.image_gc.low_threshold_percent,
+                reclaimable_bytes=dict(sample.reclaimable_bytes or {}),
+            )
+            for entry in node_headroom(view.observations, inputs, {}):
+                eviction = next((c for c in entry.crossings if c.event == "eviction"), None)
+                if eviction is not None:
+                    self.headroom.labels(eviction_signal=entry.signal.value).set(eviction.amount)
+            if view.reclaim_signal is not None:
+                reason = "Evicted" if view.victims else "EvictionThresholdMet"
+                self.would_evict.labels(eviction_signal=view.reclaim_signal.value, reason=reason).inc()
+            if view.image_gc_would_run:
+                self.would_gc.labels(reason="HighThresholdExceeded").inc()
+
+    def subscriber(self, decide: Callable[[Sample], DecisionView]) -> Callable[[Sample], None]:
+        """Return a LiveState subscriber that updates these metrics after each publish."""
+
+        def on_sample(sample: Sample) -> None:
+            self.update(sample, decide(sample))
+
+        return on_sample
+
+    def serve(self, address: str) -> tuple[object, object]:
+        """Serve /metrics on ``host:port``; return the (server, thread) pair to shut down."""
+        host, _, port = address.rpartition(":")
+        host = host.strip("[]") or "127.0.0.1"
+        server, thread = prometheus_client.start_http_server(int(port), addr=host, registry=self.registry)
+        log.info("metrics_listening", address=address)
+        return server, thread

@@ -1,0 +1,196 @@
+"""Re-load the live policy with a what-if override: a kubelet version, a preset and a config patch.
+
+The override applies to the KubeletConfiguration document the daemon loaded (or, when the
+daemon has none, to one rebuilt from the live Policy's fields), and the result is loaded again
+with the policy layer's loader, so a patched policy gets the same defaults and validation as a
+configuration file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from simulator.api.validation import check_kubelet_config_patch, check_kubelet_version, merge_patch, parse_json_object
+from simulator.errors import InputError
+from simulator.policy import grammar
+from simulator.policy.defaults import default_eviction_hard
+from simulator.policy.model import ImageGCPolicy, Policy, Threshold
+from simulator.policy.versions import MERGE_DEFAULT_EVICTION_SETTINGS_SINCE, at_least
+from simulator.quantity import parse_go_duration
+from simulator.signals import FsLayout, Signal
+
+
+def config_document(policy: Policy, kubelet_config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return the KubeletConfiguration document a policy came from, rebuilt from its fields if needed."""
+    if kubelet_config is not None:
+        return dict(kubelet_config)
+    document: dict[str, Any] = {
+        "kind": "KubeletConfiguration",
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "evictionHard": dict(policy.eviction_hard) or _thresholds_map(policy, hard=True),
+        "evictionPressureTransitionPeriod": f"{policy.pressure_transition_period_s:g}s",
+        "evictionMaxPodGracePeriod": policy.max_pod_grace_period_s,
+        "imageGCHighThresholdPercent": policy.image_gc.high_threshold_percent,
+        "imageGCLowThresholdPercent": policy.image_gc.low_threshold_percent,
+        "imageMinimumGCAge": f"{policy.image_gc.minimum_gc_age_s:g}s",
+        "imageMaximumGCAge": f"{policy.image_gc.maximum_gc_age_s:g}s",
+        "enforceNodeAllocatable": list(policy.enforce_node_allocatable),
+        "localStorageCapacityIsolation": policy.local_storage_capacity_isolation,
+        "kernelMemcgNotification": policy.kernel_memcg_notification,
+    }
+    for key, value in (
+        ("evictionSoft", policy.eviction_soft),
+        ("evictionSoftGracePeriod", policy.eviction_soft_grace_period),
+        ("evictionMinimumReclaim", policy.eviction_minimum_reclaim),
+    ):
+        if value:
+            document[key] = dict(value)
+    if policy.feature_gates:
+        document["featureGates"] = dict(policy.feature_gates)
+    return document
+
+
+def _thresholds_map(policy: Policy, *, hard: bool) -> dict[str, str]:
+    return {
+        t.signal.value: str(t.value)
+        for t in policy.thresholds
+        if t.hard == hard and t.signal is not Signal.ALLOCATABLE_MEMORY_AVAILABLE
+    }
+
+
+def apply_override(
+    policy: Policy,
+    kubelet_config: Mapping[str, Any] | None,
+    *,
+    preset: str = "",
+    kubelet_version: str = "",
+    patch_json: str = "",
+    field: str = "policy",
+) -> tuple[Policy, dict[str, Any]]:
+    """Return the policy and document after a preset, a version change and a JSON merge patch."""
+    version = policy.kubelet_version
+    if kubelet_version:
+        version = check_kubelet_version(kubelet_version, field=f"{field}.kubelet_version")
+    document = config_document(policy, kubelet_config)
+    if preset:
+        document = merge_patch(document, _preset_document(preset, version, field=f"{field}.preset"))
+    if patch_json:
+        patch_field = f"{field}.kubelet_config_patch_json"
+        patch = parse_json_object(patch_json, field=patch_field)
+        check_kubelet_config_patch(patch, field=patch_field)
+        document = merge_patch(document, patch)
+    return load_policy(document, version, field=field), document
+
+
+def _preset_document(name: str, version: str, *, field: str) -> dict[str, Any]:
+    """Return a preset's KubeletConfiguration document from the policy layer's presets."""
+    presets = _optional("simulator.policy.presets", "preset_config")
+    if presets is None:
+        raise InputError(f"{field}: presets are not available in this build (requested {name!r})", field=field, value=name)
+    try:
+        return dict(presets(name, version=version))
+    except InputError as error:
+        raise InputError(f"{field}: {error}", field=field, value=name) from error
+
+
+def load_policy(document: Mapping[str, Any], version: str, *, field: str = "policy") -> Policy:
+    """Load a KubeletConfiguration document as a Policy for ``version``.
+
+    Uses ``simulator.policy.load.policy_from_kubelet_config`` when the policy layer provides it,
+    otherwise the built-in reading below of the fields the eviction manager and image GC use.
+    """
+    loader = _optional("simulator.policy.load", "policy_from_kubelet_config")
+    try:
+        if loader is not None:
+            return loader(dict(document), version=version)
+        return _load_policy_fields(document, version)
+    except InputError as error:
+        raise InputError(f"{field}: {error}", field=error.field or field, value=error.value) from error
+
+
+def _optional(module_name: str, attribute: str) -> Callable[..., Any] | None:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        return None
+    return getattr(module, attribute, None)
+
+
+def _load_policy_fields(document: Mapping[str, Any], version: str) -> Policy:
+    # NOTE: used only while simulator.policy.load lacks policy_from_kubelet_config; it reads the
+    # eviction and image GC fields and ignores flags, feature gates and reserved resources.
+    eviction_hard = document.get("evictionHard")
+    merge_defaults = bool(document.get("mergeDefaultEvictionSettings", False)) and at_least(
+        version, MERGE_DEFAULT_EVICTION_SETTINGS_SINCE
+    )
+    if eviction_hard is None:
+        eviction_hard = default_eviction_hard(version)
+    elif merge_defaults:
+        eviction_hard = {**default_eviction_hard(version), **eviction_hard}
+    enforce = tuple(document.get("enforceNodeAllocatable", ("pods",)))
+    thresholds = grammar.parse_threshold_config(
+        enforce,
+        eviction_hard,
+        document.get("evictionSoft"),
+        document.get("evictionSoftGracePeriod"),
+        document.get("evictionMinimumReclaim"),
+    )
+    image_gc = ImageGCPolicy(
+        high_threshold_percent=_int_field(document, "imageGCHighThresholdPercent", 85),
+        low_threshold_percent=_int_field(document, "imageGCLowThresholdPercent", 80),
+        minimum_gc_age_s=parse_go_duration(str(document.get("imageMinimumGCAge", "2m"))),
+        maximum_gc_age_s=parse_go_duration(str(document.get("imageMaximumGCAge", "0s"))),
+    )
+    if not 0 <= image_gc.low_threshold_percent < image_gc.high_threshold_percent <= 100:
+        raise InputError(
+            f"imageGCLowThresholdPercent {image_gc.low_threshold_percent} must be less than "
+            f"imageGCHighThresholdPercent {image_gc.high_threshold_percent}, both within 0-100",
+            field="imageGCLowThresholdPercent",
+            value=image_gc.low_threshold_percent,
+        )
+    return Policy(
+        kubelet_version=version,
+        thresholds=tuple(thresholds),
+        max_pod_grace_period_s=_int_field(document, "evictionMaxPodGracePeriod", 0),
+        pressure_transition_period_s=parse_go_duration(str(document.get("evictionPressureTransitionPeriod", "5m"))),
+        image_gc=image_gc,
+        enforce_node_allocatable=enforce,
+        local_storage_capacity_isolation=bool(document.get("localStorageCapacityIsolation", True)),
+        eviction_hard=dict(eviction_hard),
+        eviction_soft=dict(document.get("evictionSoft") or {}),
+        eviction_soft_grace_period=dict(document.get("evictionSoftGracePeriod") or {}),
+        eviction_minimum_reclaim=dict(document.get("evictionMinimumReclaim") or {}),
+    )
+
+
+def _int_field(document: Mapping[str, Any], key: str, default: int) -> int:
+    value = document.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{key}: expected an integer, got {value!r}", field=key, value=value)
+    return value
+
+
+def containerfs_thresholds(thresholds: tuple[Threshold, ...], layout: FsLayout) -> tuple[Threshold, ...]:
+    """Add the containerfs thresholds the eviction manager synthesizes once the layout is known.
+
+    With a dedicated imagefs (not split) containerfs copies the imagefs thresholds, otherwise the
+    nodefs ones; user-given containerfs thresholds are replaced (kubernetes
+    pkg/kubelet/eviction/helpers.go, UpdateContainerFsThresholds, 1.31-1.35).
+    """
+    source = {
+        Signal.CONTAINERFS_AVAILABLE: Signal.IMAGEFS_AVAILABLE if layout is FsLayout.DEDICATED_IMAGEFS else Signal.NODEFS_AVAILABLE,
+        Signal.CONTAINERFS_INODES_FREE: Signal.IMAGEFS_INODES_FREE
+        if layout is FsLayout.DEDICATED_IMAGEFS
+        else Signal.NODEFS_INODES_FREE,
+    }
+    kept = [t for t in thresholds if t.signal not in source]
+    copies = [
+        dataclasses.replace(t, signal=target, text=f"{target.value}<{t.value}")
+        for target, origin in source.items()
+        for t in thresholds
+        if t.signal is origin
+    ]
+    return tuple(kept + copies)

@@ -1,0 +1,372 @@
+"""The evictsim.v1.WhatIfService implementation over a LiveState.
+
+Every handler reads the latest sample once and works on it alone, so a sample published during
+a request does not affect that request's answer. InputError becomes INVALID_ARGUMENT with its
+message; any other exception is logged and becomes INTERNAL, and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+
+from simulator._proto.evictsim.v1 import evictsim_pb2 as pb
+from simulator._proto.evictsim.v1 import evictsim_pb2_grpc as pb_grpc
+from simulator.api import convert, validation
+from simulator.api.decision import DecisionView, decide, engine_victims
+from simulator.api.headroom import HeadroomInputs, node_headroom
+from simulator.api.live import LiveState, Sample
+from simulator.api.policy_adapter import apply_override, config_document
+from simulator.api.trend import Trend, fit_trend, given_trend
+from simulator.api.whatif import apply_what_if, PolicyChange
+from simulator.errors import InputError
+from simulator.signals import Signal
+from simulator.snapshot import format_time
+
+log = structlog.get_logger(__name__).bind(component="api")
+
+DEFAULT_HEADROOM_WINDOW_S = 3600.0
+WATCH_POLL_S = 1.0
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServicerOptions:
+    """Limits the servicer enforces itself.
+
+    ``max_message_bytes`` rejects larger requests with INVALID_ARGUMENT (gRPC's own limit is set
+    higher so the servicer sees them); ``request_timeout_s`` bounds the work of one request.
+    """
+
+    max_message_bytes: int = 4 * 1024 * 1024
+    request_timeout_s: float = 10.0
+
+
+def _rpc(method: Handler) -> Handler:
+    """Map InputError to INVALID_ARGUMENT and other failures to INTERNAL, and count them."""
+
+    @functools.wraps(method)
+    def wrapper(self: WhatIfServicer, request: Any, context: grpc.ServicerContext) -> Any:
+        name = method.__name__
+        size = request.ByteSize()
+        if size > self.options.max_message_bytes:
+            self.observe_request(name, "invalid_argument")
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"request: {size} bytes exceeds the maximum message size of {self.options.max_message_bytes} bytes",
+            )
+        try:
+            result = method(self, request, context)
+        except InputError as error:
+            self.observe_request(name, "invalid_argument")
+            log.info("request_rejected", rpc=name, field=error.field, error=str(error))
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except NoSampleError as error:
+            self.observe_request(name, "unavailable")
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+        except DeadlineError as error:
+            self.observe_request(name, "deadline_exceeded")
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(error))
+        except Exception as error:  # keep serving after a bug in one request
+            if isinstance(error, grpc.RpcError):
+                raise
+            self.observe_request(name, "internal")
+            log.exception("request_failed", rpc=name, error=str(error))
+            context.abort(grpc.StatusCode.INTERNAL, f"{name} failed: {type(error).__name__}: {error}")
+        self.observe_request(name, "ok")
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+class NoSampleError(Exception):
+    """The daemon has not published a sample yet."""
+
+
+class DeadlineError(Exception):
+    """A request ran longer than the per-request timeout."""
+
+
+class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
+    """Answers WhatIfService RPCs from the latest sample of ``live``."""
+
+    def __init__(
+        self,
+        live: LiveState,
+        options: ServicerOptions | None = None,
+        *,
+        on_request: Callable[[str, str], None] | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+    ) -> None:
+        self.live = live
+        self.options = options or ServicerOptions()
+        self._on_request = on_request
+        self._clock = clock
+        self._decision_cache: tuple[int, DecisionView] | None = None
+        self._cache_lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    def observe_request(self, rpc: str, code: str) -> None:
+        if self._on_request is not None:
+            self._on_request(rpc, code)
+
+    def stop(self) -> None:
+        """End every WatchDecisions stream."""
+        self._stopping.set()
+        self.live.wake_watchers()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _sample(self) -> Sample:
+        sample = self.live.read()
+        if sample is None:
+            raise NoSampleError("no node sample yet: the daemon has not finished its first sampling pass; retry shortly")
+        return sample
+
+    def live_decision(self, sample: Sample) -> DecisionView:
+        """Return the decision on ``sample`` unchanged, computed once per sample."""
+        cached = self._decision_cache
+        if cached is not None and cached[0] == sample.sequence:
+            return cached[1]
+        view = decide(
+            sample.summary,
+            sample.policy,
+            sampled_at=sample.sampled_at,
+            layout=sample.layout,
+            observations=sample.observations or None,
+            victims=engine_victims(sample.decision),
+        )
+        with self._cache_lock:
+            if self._decision_cache is None or self._decision_cache[0] < sample.sequence:
+                self._decision_cache = (sample.sequence, view)
+        return view
+
+    # -- RPCs ----------------------------------------------------------------------------------
+
+    @_rpc
+    def GetSnapshot(self, request: pb.GetSnapshotRequest, context: grpc.ServicerContext) -> pb.Snapshot:
+        sample = self._sample()
+        summary = sample.summary
+        provenance = {k: p.to_json() for k, p in sorted(summary.provenance.items())}
+        provenance.update({f"inputs.{k}": {"source": v} for k, v in sample.provenance.items()})
+        return pb.Snapshot(
+            summary=convert.to_struct(summary.to_json()),
+            provenance=convert.to_struct(provenance),
+            sampled_at=format_time(sample.sampled_at),
+            age_s=convert.age_seconds(sample.sampled_at, self._clock()),
+            node_name=summary.node.node_name,
+            kubelet_version=sample.policy.kubelet_version,
+            sequence=sample.sequence,
+        )
+
+    @_rpc
+    def GetDecision(self, request: pb.GetDecisionRequest, context: grpc.ServicerContext) -> pb.Decision:
+        return convert.decision_message(self.live_decision(self._sample()))
+
+    @_rpc
+    def Evaluate(self, request: pb.WhatIf, context: grpc.ServicerContext) -> pb.Decision:
+        spec = convert.what_if_spec(request)
+        result = apply_what_if(self._sample(), spec)
+        return convert.decision_message(result.decision)
+
+    @_rpc
+    def Headroom(self, request: pb.HeadroomRequest, context: grpc.ServicerContext) -> pb.HeadroomResponse:
+        sample = self._sample()
+        signals = convert.signals_from(request.signals, field="signals")
+        rates = convert.signals_from(request.rate_per_second.keys(), field="rate_per_second")
+        window = request.window_s or DEFAULT_HEADROOM_WINDOW_S
+        validation.check_range(window, field="window_s", minimum=1.0, maximum=366 * 86400.0, unit="s")
+        for signal in rates:
+            rate = request.rate_per_second[signal.value]
+            validation.check_range(rate, field=f"rate_per_second[{signal.value}]", minimum=-1e18, maximum=1e18)
+
+        policy = sample.policy
+        change = convert.policy_change(request.policy, field="policy")
+        if not change.empty:
+            policy, _ = apply_override(
+                sample.policy,
+                sample.kubelet_config,
+                preset=change.preset,
+                kubelet_version=change.kubelet_version,
+                patch_json=change.patch_json,
+            )
+        view = decide(sample.summary, policy, sampled_at=sample.sampled_at, layout=sample.layout)
+        inputs = HeadroomInputs(
+            thresholds=tuple(r.threshold for r in view.thresholds),
+            image_gc_high_threshold_percent=policy.image_gc.high_threshold_percent,
+            image_gc_low_threshold_percent=policy.image_gc.low_threshold_percent,
+            reclaimable_bytes=dict(sample.reclaimable_bytes or {}),
+            image_gc_enabled=policy.image_gc.high_threshold_percent < 100,
+        )
+        trends = self._trends(view, window, {s: request.rate_per_second[s.value] for s in rates})
+        entries = node_headroom(
+            view.observations, inputs, trends, signals=signals or None, now=sample.sampled_at
+        )
+        response = pb.HeadroomResponse(sampled_at=format_time(sample.sampled_at))
+        for entry in entries:
+            response.signals.append(convert.headroom_message(entry))
+        return response
+
+    def _trends(self, view: DecisionView, window_s: float, given: dict[Signal, float]) -> dict[Signal, Trend]:
+        points = self.live.history.window(window_s)
+        trends: dict[Signal, Trend] = {}
+        for signal, observation in view.observations.items():
+            if signal in given:
+                trends[signal] = given_trend(given[signal])
+                continue
+            series = [(p.time, float(p.signals[signal.value][0])) for p in points if signal.value in p.signals]
+            trends[signal] = fit_trend(series, capacity=observation.capacity)
+        return trends
+
+    @_rpc
+    def Sweep(self, request: pb.SweepRequest, context: grpc.ServicerContext) -> pb.SweepResponse:
+        sample = self._sample()
+        started = time.monotonic()
+        tokens = validation.parse_json_pointer(request.pointer, field="pointer")
+        if not tokens or tokens[0] not in validation.KUBELET_CONFIG_FIELDS:
+            raise InputError(
+                f"pointer: {request.pointer!r} does not name a KubeletConfiguration field "
+                "(for example /evictionHard/imagefs.available)",
+                field="pointer",
+                value=request.pointer,
+            )
+        if not request.values:
+            raise InputError("values: at least one candidate value is required", field="values", value=[])
+        if len(request.values) > validation.MAX_SWEEP_VALUES:
+            raise InputError(
+                f"values: {len(request.values)} candidates exceed the maximum of {validation.MAX_SWEEP_VALUES}",
+                field="values",
+                value=len(request.values),
+            )
+        base = convert.what_if_spec(request.base, field="base")
+        base_patch: dict[str, Any] = {}
+        if base.policy.patch_json:
+            base_patch = validation.parse_json_object(base.policy.patch_json, field="base.policy.kubelet_config_patch_json")
+        document = config_document(sample.policy, sample.kubelet_config)
+
+        response = pb.SweepResponse(pointer=request.pointer)
+        for index, text in enumerate(request.values):
+            if time.monotonic() - started > self.options.request_timeout_s:
+                raise DeadlineError(
+                    f"Sweep exceeded the request timeout of {self.options.request_timeout_s:g} s "
+                    f"after {index} of {len(request.values)} values"
+                )
+            value = validation.parse_sweep_value(text)
+            patched = validation.set_by_pointer(
+                validation.merge_patch(document, base_patch), tokens, value, field=f"values[{index}]"
+            )
+            policy_change = PolicyChange(base.policy.preset, base.policy.kubelet_version, json.dumps(patched))
+            spec = dataclasses.replace(base, policy=policy_change)
+            try:
+                result = apply_what_if(sample, spec)
+            except InputError as error:
+                raise InputError(f"values[{index}] ({text}): {error}", field=f"values[{index}]", value=text) from error
+            response.results.add(value=text, decision=convert.decision_message(result.decision, with_detail=False))
+        return response
+
+    def WatchDecisions(self, request: pb.WatchRequest, context: grpc.ServicerContext) -> Iterator[pb.DecisionChange]:
+        self.observe_request("WatchDecisions", "ok")
+        previous: DecisionView | None = None
+        sequence = 0
+        if request.send_initial:
+            sample = self.live.read()
+            if sample is not None:
+                previous = self.live_decision(sample)
+                sequence = sample.sequence
+                yield self._change(sample, previous, ["initial decision"])
+        elif (current := self.live.read()) is not None:
+            previous = self.live_decision(current)
+            sequence = current.sequence
+        while context.is_active() and not self._stopping.is_set():
+            sample = self.live.wait_for_newer(sequence, WATCH_POLL_S)
+            if sample is None:
+                continue
+            sequence = sample.sequence
+            view = self.live_decision(sample)
+            changes = describe_changes(previous, view)
+            previous = view
+            if changes:
+                yield self._change(sample, view, changes)
+
+    def _change(self, sample: Sample, view: DecisionView, changes: list[str]) -> pb.DecisionChange:
+        return pb.DecisionChange(
+            sequence=sample.sequence,
+            sampled_at=format_time(sample.sampled_at),
+            changes=changes,
+            decision=convert.decision_message(view, with_detail=False),
+        )
+
+    @_rpc
+    def ExplainImageFs(self, request: pb.ExplainImageFsRequest, context: grpc.ServicerContext) -> pb.ImageFsExplanation:
+        sample = self._sample()
+        view = self.live_decision(sample)
+        steps = explain_image_fs(sample, view)
+        response = pb.ImageFsExplanation(detail=convert.to_struct({"steps": steps}))
+        for step in steps:
+            response.steps.add(step=step["step"], value=step["value"], source=step["source"])
+        return response
+
+
+def describe_changes(previous: DecisionView | None, current: DecisionView) -> list[str]:
+    """List what differs between two decisions: conditions, signals met, image GC and victims."""
+    if previous is None:
+        return ["first decision"]
+    changes = []
+    for condition in sorted(set(previous.node_conditions) | set(current.node_conditions)):
+        before, after = condition in previous.node_conditions, condition in current.node_conditions
+        if before != after:
+            changes.append(f"{condition}: {str(before).lower()} -> {str(after).lower()}")
+    for signal in Signal:
+        before, after = signal in previous.signals_met, signal in current.signals_met
+        if before != after:
+            changes.append(f"{signal.value} threshold {'met' if after else 'no longer met'}")
+    if previous.image_gc_would_run != current.image_gc_would_run:
+        changes.append(f"image GC would run: {str(current.image_gc_would_run).lower()}")
+    if previous.reclaim_signal != current.reclaim_signal:
+        before_signal = previous.reclaim_signal.value if previous.reclaim_signal else "none"
+        after_signal = current.reclaim_signal.value if current.reclaim_signal else "none"
+        changes.append(f"reclaim signal: {before_signal} -> {after_signal}")
+    if [v.get("pod") for v in previous.victims] != [v.get("pod") for v in current.victims]:
+        changes.append("victims: " + (", ".join(v.get("pod", "") for v in current.victims) or "none"))
+    return changes
+
+
+def explain_image_fs(sample: Sample, view: DecisionView) -> list[dict[str, str]]:
+    """Describe how the imagefs numbers were obtained and how the imagefs thresholds resolve."""
+    steps: list[dict[str, str]] = []
+    for key in ("runtime", "imageFsInfo", "mountinfo", "config"):
+        if key in sample.provenance:
+            steps.append({"step": key, "value": str(sample.provenance[key]), "source": "daemon inputs"})
+    for path in ("node.runtime.imageFs.capacityBytes", "node.runtime.imageFs.availableBytes", "node.runtime.imageFs.usedBytes"):
+        provenance = sample.summary.provenance.get(path)
+        image_fs = sample.summary.node.image_fs
+        field = path.rsplit(".", 1)[1]
+        attribute = {"capacityBytes": "capacity_bytes", "availableBytes": "available_bytes", "usedBytes": "used_bytes"}[field]
+        value = getattr(image_fs, attribute) if image_fs is not None else None
+        source = "summary"
+        if provenance is not None:
+            parts = [provenance.source, provenance.detail, provenance.mountpoint or "", provenance.device or ""]
+            source = " ".join(p for p in parts if p)
+        steps.append({"step": path, "value": "absent" if value is None else str(value), "source": source})
+    steps.append({"step": "layout", "value": view.layout.value, "source": "filesystem numbers of nodefs, imagefs and containerfs"})
+    for result in view.thresholds:
+        if result.threshold.signal in (Signal.IMAGEFS_AVAILABLE, Signal.IMAGEFS_INODES_FREE):
+            verdict = "met" if result.met else "not met"
+            steps.append(
+                {
+                    "step": f"threshold {result.threshold.signal.value}<{result.threshold.value}",
+                    "value": f"{result.amount} ({verdict}: available {result.observed_available})",
+                    "source": "policy",
+                }
+            )
+    return steps

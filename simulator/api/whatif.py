@@ -1,0 +1,354 @@
+"""What-if evaluation: apply overrides to a copy of the latest sample and decide on the copy.
+
+The live sample is never modified: every changed part of the Summary is a new object made with
+``dataclasses.replace``, and unchanged parts are shared with the live sample.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from simulator.api.decision import DecisionView, decide, detect_layout, engine_victims
+from simulator.api.live import Sample
+from simulator.api.policy_adapter import apply_override
+from simulator.errors import InputError
+from simulator.pods import PodSpec
+from simulator.quantity import Quantity
+from simulator.signals import FsLayout
+from simulator.snapshot import FsStats, PodRef, PodStats, Summary
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PolicyChange:
+    preset: str = ""
+    kubelet_version: str = ""
+    patch_json: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.preset or self.kubelet_version or self.patch_json)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FilesystemDelta:
+    """Extra usage on "nodefs", "imagefs" or "containerfs"; negative values free space."""
+
+    filesystem: str
+    used_bytes: int = 0
+    inodes_used: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ImagePull:
+    image: str
+    size_bytes: int
+    count: int = 1
+    in_use: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PodChange:
+    """A pod added ("add"), removed ("remove") or resized ("resize"), named namespace/name."""
+
+    kind: str
+    pod: str = ""
+    pod_json: str = ""
+    memory_working_set_bytes: int = 0
+    ephemeral_storage_bytes: int = 0
+    requests: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    limits: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FutureSyncs:
+    """``syncs`` more passes ``interval_s`` apart with usage growing at the given rates."""
+
+    syncs: int = 0
+    interval_s: float = 10.0
+    growth_per_second: tuple[FilesystemDelta, ...] = ()
+    memory_bytes_per_second: int = 0
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.syncs * self.interval_s
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WhatIfSpec:
+    policy: PolicyChange = PolicyChange()
+    filesystem_deltas: tuple[FilesystemDelta, ...] = ()
+    memory_working_set_delta_bytes: int = 0
+    pid_delta: int = 0
+    image_pulls: tuple[ImagePull, ...] = ()
+    pod_changes: tuple[PodChange, ...] = ()
+    future: FutureSyncs = FutureSyncs()
+
+
+# Which Summary filesystems one named filesystem shares storage with, per layout.
+_SHARED: dict[FsLayout, dict[str, tuple[str, ...]]] = {
+    FsLayout.SINGLE: {name: ("fs", "image_fs", "container_fs") for name in ("nodefs", "imagefs", "containerfs")},
+    FsLayout.DEDICATED_IMAGEFS: {
+        "nodefs": ("fs",),
+        "imagefs": ("image_fs", "container_fs"),
+        "containerfs": ("image_fs", "container_fs"),
+    },
+    FsLayout.SPLIT: {
+        "nodefs": ("fs", "container_fs"),
+        "imagefs": ("image_fs",),
+        "containerfs": ("fs", "container_fs"),
+    },
+}
+
+
+class _Editor:
+    """Collects changes to a Summary's node section and builds a new Summary from them."""
+
+    def __init__(self, summary: Summary, layout: FsLayout) -> None:
+        self.summary = summary
+        self.layout = layout
+        self.fs: dict[str, FsStats | None] = {
+            "fs": summary.node.fs,
+            "image_fs": summary.node.image_fs,
+            "container_fs": summary.node.container_fs,
+        }
+        self.memory = summary.node.memory
+        self.pods_memory_delta = 0
+        self.rlimit = summary.node.rlimit
+        self.pods = list(summary.pods)
+        self.notes: list[str] = []
+
+    def use_filesystem(self, name: str, used_bytes: int, inodes_used: int, *, field: str) -> None:
+        targets = [t for t in _SHARED[self.layout][name] if self.fs[t] is not None]
+        if not targets:
+            self.notes.append(f"{field}: the node reports no {name} statistics, so the change has no effect")
+            return
+        seen: set[int] = set()
+        for target in targets:
+            stats = self.fs[target]
+            assert stats is not None
+            if id(stats) in seen:
+                continue
+            seen.add(id(stats))
+            changed = _use(stats, used_bytes, inodes_used, field=field, notes=self.notes)
+            for other in targets:
+                if self.fs[other] is stats:
+                    self.fs[other] = changed
+
+    def use_memory(self, delta: int, *, field: str) -> None:
+        if self.memory is None or self.memory.available_bytes is None or self.memory.working_set_bytes is None:
+            self.notes.append(f"{field}: the node reports no memory statistics, so the change has no effect")
+            return
+        available = self.memory.available_bytes - delta
+        if available < 0 or self.memory.working_set_bytes + delta < 0:
+            raise InputError(
+                f"{field}: {delta} bytes would make node memory available {available} or the working set negative",
+                field=field,
+                value=delta,
+            )
+        self.memory = dataclasses.replace(
+            self.memory, available_bytes=available, working_set_bytes=self.memory.working_set_bytes + delta
+        )
+        self.pods_memory_delta += delta
+
+    def use_pids(self, delta: int, *, field: str) -> None:
+        if self.rlimit is None or self.rlimit.curproc is None:
+            self.notes.append(f"{field}: the node reports no process counts, so the change has no effect")
+            return
+        curproc = self.rlimit.curproc + delta
+        if curproc < 0:
+            raise InputError(f"{field}: {delta} would make the process count {curproc}", field=field, value=delta)
+        self.rlimit = dataclasses.replace(self.rlimit, curproc=curproc)
+
+    def build(self) -> Summary:
+        system_containers = self.summary.node.system_containers
+        if self.pods_memory_delta:
+            system_containers = [_pods_container_with(c, self.pods_memory_delta) for c in system_containers]
+        node = dataclasses.replace(
+            self.summary.node,
+            fs=self.fs["fs"],
+            image_fs=self.fs["image_fs"],
+            container_fs=self.fs["container_fs"],
+            memory=self.memory,
+            rlimit=self.rlimit,
+            system_containers=system_containers,
+        )
+        return Summary(node=node, pods=self.pods, provenance=self.summary.provenance)
+
+
+def _use(stats: FsStats, used_bytes: int, inodes_used: int, *, field: str, notes: list[str]) -> FsStats:
+    changes: dict[str, Any] = {}
+    if used_bytes and stats.available_bytes is not None:
+        available = stats.available_bytes - used_bytes
+        capacity = stats.capacity_bytes
+        if capacity is not None and available > capacity:
+            raise InputError(
+                f"{field}: freeing {-used_bytes} bytes would leave {available} bytes available, "
+                f"more than the capacity {capacity}",
+                field=field,
+                value=used_bytes,
+            )
+        if available < 0:
+            notes.append(f"{field}: the filesystem is full after {used_bytes} bytes; available is 0")
+            available = 0
+        changes["available_bytes"] = available
+        if stats.used_bytes is not None:
+            changes["used_bytes"] = max(0, stats.used_bytes + used_bytes)
+    if inodes_used and stats.inodes_free is not None:
+        inodes_free = stats.inodes_free - inodes_used
+        if stats.inodes is not None and inodes_free > stats.inodes:
+            raise InputError(
+                f"{field}: freeing {-inodes_used} inodes would leave more free inodes than the total {stats.inodes}",
+                field=field,
+                value=inodes_used,
+            )
+        changes["inodes_free"] = max(0, inodes_free)
+        if stats.inodes_used is not None:
+            changes["inodes_used"] = max(0, stats.inodes_used + inodes_used)
+    return dataclasses.replace(stats, **changes) if changes else stats
+
+
+def _pods_container_with(container: Any, delta: int) -> Any:
+    memory = container.memory
+    if container.name != "pods" or memory is None or memory.available_bytes is None or memory.working_set_bytes is None:
+        return container
+    new_memory = dataclasses.replace(
+        memory,
+        available_bytes=max(0, memory.available_bytes - delta),
+        working_set_bytes=max(0, memory.working_set_bytes + delta),
+    )
+    return dataclasses.replace(container, memory=new_memory)
+
+
+@dataclasses.dataclass(frozen=True)
+class WhatIfResult:
+    """A what-if's inputs after overrides, and the decision on them."""
+
+    summary: Summary
+    policy: Any
+    pods: tuple[PodSpec, ...]
+    decision: DecisionView
+    kubelet_config: Mapping[str, Any] | None
+
+
+def apply_what_if(sample: Sample, spec: WhatIfSpec) -> WhatIfResult:
+    """Apply ``spec`` to a copy of ``sample`` and decide on the copy."""
+    policy, kubelet_config = sample.policy, sample.kubelet_config
+    if not spec.policy.empty:
+        policy, kubelet_config = apply_override(
+            sample.policy,
+            sample.kubelet_config,
+            preset=spec.policy.preset,
+            kubelet_version=spec.policy.kubelet_version,
+            patch_json=spec.policy.patch_json,
+        )
+
+    layout = sample.layout or detect_layout(sample.summary)
+    editor = _Editor(sample.summary, layout)
+    pods = list(sample.pods)
+
+    for index, delta in enumerate(spec.filesystem_deltas):
+        editor.use_filesystem(delta.filesystem, delta.used_bytes, delta.inodes_used, field=f"filesystem_deltas[{index}]")
+    if spec.memory_working_set_delta_bytes:
+        editor.use_memory(spec.memory_working_set_delta_bytes, field="memory_working_set_delta_bytes")
+    if spec.pid_delta:
+        editor.use_pids(spec.pid_delta, field="pid_delta")
+    for index, pull in enumerate(spec.image_pulls):
+        editor.use_filesystem("imagefs", pull.size_bytes * pull.count, 0, field=f"image_pulls[{index}]")
+    for index, change in enumerate(spec.pod_changes):
+        pods = _apply_pod_change(editor, pods, change, field=f"pod_changes[{index}]")
+
+    future = spec.future
+    if future.syncs:
+        for index, growth in enumerate(future.growth_per_second):
+            editor.use_filesystem(
+                growth.filesystem,
+                round(growth.used_bytes * future.elapsed_s),
+                round(growth.inodes_used * future.elapsed_s),
+                field=f"future.growth_per_second[{index}]",
+            )
+        if future.memory_bytes_per_second:
+            editor.use_memory(round(future.memory_bytes_per_second * future.elapsed_s), field="future.memory_bytes_per_second")
+
+    summary = editor.build()
+    notes = list(editor.notes)
+    changed_inputs = summary is not sample.summary or policy is not sample.policy
+    victims = engine_victims(sample.decision) if not spec.pod_changes and not changed_inputs else ()
+    decision = decide(
+        summary,
+        policy,
+        sampled_at=sample.sampled_at,
+        layout=layout,
+        elapsed_s=future.elapsed_s,
+        notes=tuple(notes),
+        victims=victims,
+    )
+    return WhatIfResult(summary, policy, tuple(pods), decision, kubelet_config)
+
+
+def _find_pod(pods: list[PodSpec], key: str, *, field: str) -> int:
+    for index, pod in enumerate(pods):
+        if pod.key == key:
+            return index
+    raise InputError(f"{field}.pod: pod {key!r} not found on the node (use namespace/name)", field=f"{field}.pod", value=key)
+
+
+def _apply_pod_change(editor: _Editor, pods: list[PodSpec], change: PodChange, *, field: str) -> list[PodSpec]:
+    pods = list(pods)
+    if change.kind == "add":
+        try:
+            document = json.loads(change.pod_json)
+        except ValueError as error:
+            raise InputError(f"{field}.pod_json: invalid JSON: {error}", field=f"{field}.pod_json", value=change.pod_json) from error
+        pod = PodSpec.from_k8s(document, field=f"{field}.pod_json")
+        pods.append(pod)
+        editor.pods.append(PodStats(pod_ref=PodRef(pod.name, pod.namespace, pod.uid)))
+        _charge_pod(editor, change.memory_working_set_bytes, change.ephemeral_storage_bytes, field=field)
+    elif change.kind == "remove":
+        index = _find_pod(pods, change.pod, field=field)
+        del pods[index]
+        stats = next((p for p in editor.pods if p.pod_ref.key == change.pod), None)
+        if stats is not None:
+            editor.pods = [p for p in editor.pods if p is not stats]
+            memory = stats.memory.working_set_bytes if stats.memory and stats.memory.working_set_bytes else 0
+            storage = stats.ephemeral_storage.used_bytes if stats.ephemeral_storage and stats.ephemeral_storage.used_bytes else 0
+            _charge_pod(editor, -memory, -storage, field=field)
+    elif change.kind == "resize":
+        index = _find_pod(pods, change.pod, field=field)
+        pods[index] = _resized(pods[index], change, field=field)
+        _charge_pod(editor, change.memory_working_set_bytes, change.ephemeral_storage_bytes, field=field)
+    else:
+        raise InputError(f"{field}.kind: expected ADD, REMOVE or RESIZE, got {change.kind!r}", field=f"{field}.kind", value=change.kind)
+    return pods
+
+
+def _charge_pod(editor: _Editor, memory_bytes: int, storage_bytes: int, *, field: str) -> None:
+    if memory_bytes:
+        editor.use_memory(memory_bytes, field=f"{field}.memory_working_set_bytes")
+    if storage_bytes:
+        filesystem = "containerfs" if editor.layout is FsLayout.SPLIT else "nodefs"
+        editor.use_filesystem(filesystem, storage_bytes, 0, field=f"{field}.ephemeral_storage_bytes")
+
+
+def _quantities(values: Mapping[str, str], *, field: str) -> dict[str, Quantity]:
+    result = {}
+    for resource, text in values.items():
+        try:
+            result[resource] = Quantity.parse(text)
+        except ValueError as error:
+            raise InputError(f"{field}[{resource}]: invalid quantity {text!r}: {error}", field=f"{field}[{resource}]", value=text) from error
+    return result
+
+
+def _resized(pod: PodSpec, change: PodChange, *, field: str) -> PodSpec:
+    requests = _quantities(change.requests, field=f"{field}.requests")
+    limits = _quantities(change.limits, field=f"{field}.limits")
+    containers = tuple(
+        dataclasses.replace(
+            c, requests={**c.requests, **requests}, limits={**c.limits, **limits}
+        )
+        for c in pod.containers
+    )
+    return dataclasses.replace(pod, containers=containers)
