@@ -135,6 +135,10 @@ class FsInfoProbe:
         self._statfs = statfs
         self._clock = clock
 
+    def now(self) -> dt.datetime:
+        """The probe's clock, which stamps each statfs sample."""
+        return self._clock()
+
     def dir_fs_device(self, directory: str) -> DeviceInfo:
         """cAdvisor's ``GetDirFsDevice``; raise FsInfoError with cAdvisor's message text on failure."""
         try:
