@@ -32,6 +32,10 @@ class FilesystemUsage:
     a mount point. It is ``""`` when the runtime sent no ``fs_id``, in which case the kubelet
     cannot look up capacity and reports a partial imageFs. ``used_bytes`` is the runtime's own
     count of bytes used by images or a writable layer, not capacity minus available.
+
+    NOTE: the kubelet's CRI stats provider reads ``used_bytes`` of ``image_filesystems[0]``
+    without a nil check, so a runtime that leaves it unset would make the kubelet panic. Here it
+    is ``None`` and the caller decides.
     """
 
     timestamp_ns: int
