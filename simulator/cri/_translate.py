@@ -2,7 +2,7 @@
 
 This is the only module besides the client that reads generated protobuf classes. Every unset
 wrapper value becomes ``None``, because proto3 cannot tell an unset scalar from zero but can tell
-an unset message (``HasField``) from a wrapper that holds 0.
+an unset message (``HasField``) from a wrapper that contains 0.
 """
 
 from __future__ import annotations

@@ -12,13 +12,14 @@ message that names the endpoint:
 
 - :class:`~simulator.errors.RuntimeUnavailableError`: the socket is missing, is not a socket,
   refuses the connection or denies permission, or the call timed out.
-- :class:`~simulator.errors.NotCriServerError`: the endpoint answers but does not implement the
+- :class:`~simulator.errors.NotCriServerError`: the endpoint responds but does not implement the
   method (it is not a CRI ``runtime.v1`` server, or is too old for that method).
 - :class:`~simulator.errors.ProbeError`: any other gRPC status.
 
-The grpc error is chained as ``__cause__``. The client never retries a call by itself. Stats
-RPCs matter here, because containerd computes CPU rates against the previous stats request from
-any client, so extra polling would change what the kubelet sees.
+The grpc error is chained as ``__cause__``. The client never retries a call by itself. This
+matters for the stats RPCs: containerd 1.6 and 1.7 compute ``usage_nano_cores`` against the
+sample stored by the previous stats request from any client (``getUsageNanoCores`` in the CRI
+plugin). Extra polling would therefore change the CPU rates containerd returns to the kubelet.
 """
 
 from __future__ import annotations
@@ -229,10 +230,10 @@ class CriClient:
 
     With ``endpoint`` set, the client connects lazily and the first call reports any fault.
     Without it, the constructor tries each of ``default_endpoints`` whose socket exists and keeps
-    the first that answers ``Version``. If none does, it raises RuntimeUnavailableError listing
+    the first that responds to ``Version``. If none does, it raises RuntimeUnavailableError listing
     why each one failed.
 
-    Every call has a deadline of ``timeout_s`` seconds and is sent exactly once.
+    Every call has a deadline of ``timeout_s`` seconds and is sent at most once.
     """
 
     def __init__(
@@ -254,7 +255,7 @@ class CriClient:
         if endpoint is not None:
             self._connect(normalize_endpoint(endpoint))
             return
-        self._connect_first_answering(default_endpoints)
+        self._connect_first_responding(default_endpoints)
 
     # -- connection management --
 
@@ -264,7 +265,7 @@ class CriClient:
         self._runtime_stub = api_pb2_grpc.RuntimeServiceStub(self._channel)
         self._image_stub = api_pb2_grpc.ImageServiceStub(self._channel)
 
-    def _connect_first_answering(self, candidates: Sequence[str]) -> None:
+    def _connect_first_responding(self, candidates: Sequence[str]) -> None:
         failures: list[str] = []
         for candidate in candidates:
             endpoint = normalize_endpoint(candidate)
@@ -276,7 +277,7 @@ class CriClient:
             self._connect(endpoint)
             try:
                 version = self.version()
-            except (RuntimeUnavailableError, NotCriServerError, ProbeError) as error:
+            except ProbeError as error:
                 log.debug("cri_endpoint_probe_failed", endpoint=endpoint, error=str(error))
                 failures.append(str(error))
                 self._channel.close()
@@ -286,7 +287,7 @@ class CriClient:
             return
 
         raise RuntimeUnavailableError(
-            "no CRI runtime answered at the default endpoints ("
+            "no CRI runtime responded at the default endpoints ("
             + "; ".join(failures)
             + "); start the container runtime or pass --cri-endpoint"
         )
@@ -304,10 +305,8 @@ class CriClient:
     @property
     def runtime_name(self) -> str:
         """The runtime's name from ``Version`` (for example ``containerd``), fetched on first use."""
-        if self._version is None:
-            self.version()
-        assert self._version is not None  # version() stores it or raises
-        return self._version.runtime_name
+        version = self._version if self._version is not None else self.version()
+        return version.runtime_name
 
     def close(self) -> None:
         """Close the channel; calls made afterwards raise ProbeError."""
@@ -417,8 +416,8 @@ class CriClient:
     def list_container_stats(self) -> list[types.ContainerStats]:
         """Call ``ListContainerStats`` once with no filter.
 
-        NOTE: containerd updates its CPU-rate baseline on every stats call from any client, so
-        each call here shortens the averaging window the kubelet sees. Call it sparingly.
+        NOTE: containerd 1.6 and 1.7 update their CPU-rate baseline on every stats call from any
+        client, so each call here shortens the averaging window of the kubelet's CPU rates.
         """
         reply = self._call(
             "/runtime.v1.RuntimeService/ListContainerStats",

@@ -23,7 +23,7 @@ fake_cri = make_fake_cri_fixture()
 
 
 @pytest.fixture
-def refusing_socket(tmp_path: Path) -> Iterator[Path]:
+def stale_socket(tmp_path: Path) -> Iterator[Path]:
     """A socket file with no listener behind it, as a crashed runtime leaves behind."""
     path = tmp_path / "stale.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -62,8 +62,8 @@ class TestSocketFaults:
             client.list_images()
         assert "is a directory, not a socket" in str(raised.value)
 
-    def test_connection_refused(self, refusing_socket: Path) -> None:
-        endpoint = f"unix://{refusing_socket}"
+    def test_connection_refused(self, stale_socket: Path) -> None:
+        endpoint = f"unix://{stale_socket}"
         with CriClient(endpoint) as client, pytest.raises(RuntimeUnavailableError) as raised:
             client.version()
         assert "connection refused" in str(raised.value)
@@ -145,7 +145,7 @@ class TestServerFaults:
             assert client.container_status("deadbeef") is None
 
     def test_image_status_of_absent_image_is_none(self, fake_cri: FakeCriServer) -> None:
-        """Runtimes answer ImageStatus for an unknown image with an empty reply, not an error."""
+        """Runtimes reply to ImageStatus for an unknown image with an empty message, not an error."""
         with CriClient(fake_cri.endpoint) as client:
             assert client.image_status("registry.example/none:1") is None
 
@@ -212,7 +212,7 @@ class TestMessageSize:
 
 
 class TestEndpointSelection:
-    def test_first_answering_default_wins(self, tmp_path: Path) -> None:
+    def test_first_responding_default_wins(self, tmp_path: Path) -> None:
         missing = f"unix://{tmp_path}/missing.sock"
         with FakeCriServer() as not_cri, FakeCriServer() as second, FakeCriServer() as third:
             not_cri.set_unimplemented("Version")
@@ -230,11 +230,11 @@ class TestEndpointSelection:
             assert client.runtime_name == "fake-cri"
         assert fake_cri.count("Version") == 1
 
-    def test_no_default_answers(self, tmp_path: Path, refusing_socket: Path) -> None:
+    def test_no_default_responds(self, tmp_path: Path, stale_socket: Path) -> None:
         missing = f"unix://{tmp_path}/missing.sock"
-        refusing = f"unix://{refusing_socket}"
+        stale = f"unix://{stale_socket}"
         with pytest.raises(RuntimeUnavailableError) as raised:
-            CriClient(default_endpoints=(missing, refusing))
+            CriClient(default_endpoints=(missing, stale))
         message = str(raised.value)
         assert f"{missing}: socket does not exist" in message
         assert "connection refused" in message

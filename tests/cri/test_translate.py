@@ -1,11 +1,11 @@
 """Every CRI reply the client reads becomes the matching simulator.cri.types value.
 
 Replies travel through the fake server and the real gRPC stack, so the wire encoding is part of
-each test. An unset CRI wrapper (UInt64Value, Int64Value) must come out as None, not 0: the
+each test. An unset CRI wrapper (UInt64Value, Int64Value) must come out as None, not 0. The
 kubelet's CRI stats provider (pkg/kubelet/stats/cri_stats_provider.go, ImageFsStats) copies
-inodes_used only when it is non-nil, so an unset value is absent from the Summary while 0 is a
+inodes_used only when it is non-nil. So an unset value is absent from the Summary, while 0 is a
 real reading. The same function dereferences used_bytes without a nil check, so the kubelet would
-panic on an unset one; the client still returns None and leaves that case to its caller.
+panic on an unset one. The client still returns None and leaves that case to its caller.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ Use it only to provoke faults a real runtime will not produce on demand (timeout
 odd replies). Behaviour that a real runtime can show belongs in tests against the real containerd.
 
 The server runs in this process on a socket in a fresh temporary directory. It serves our CRI
-subset through a generic handler, so it sees every method path a client sends, including ones
+subset through a generic handler, so it records every method path a client sends, including ones
 outside the subset (for example ``/runtime.v1.ImageService/RemoveImage``). Those are recorded and
-then answered UNIMPLEMENTED. The server never carries out a call.
+then get UNIMPLEMENTED. The server never carries out a call.
 
     with FakeCriServer() as server:
         server.set_response("ImageFsInfo", api_pb2.ImageFsInfoResponse())
@@ -101,13 +101,13 @@ class _Handler(grpc.GenericRpcHandler):
             return None
         service, method = service_and_method
         if method not in SUBSET_METHODS or SUBSET_METHODS[method][0] != service:
-            return None  # grpc answers UNIMPLEMENTED
+            return None  # grpc then returns UNIMPLEMENTED
         if not self._server._behaviour(path).implemented:
             return None
 
         request_class = SUBSET_METHODS[method][1]
         return grpc.unary_unary_rpc_method_handler(
-            lambda request, context: self._server._answer(path, request, context),
+            lambda request, context: self._server._reply(path, request, context),
             request_deserializer=request_class.FromString,
             response_serializer=lambda message: message.SerializeToString(),
         )
@@ -117,8 +117,8 @@ class FakeCriServer:
     """An in-process CRI v1 server with settable replies, errors and delays per method.
 
     ``endpoint`` is ``unix://<tempdir>/cri.sock``. ``received`` lists every method path the server
-    saw, in order, including rejected and unknown ones. ``requests`` holds (path, request) pairs of
-    the subset calls it answered or failed on purpose.
+    saw, in order, including rejected and unknown ones. ``requests`` contains (path, request) pairs
+    of the subset calls it replied to or failed on purpose.
     """
 
     def __init__(self) -> None:
@@ -150,11 +150,11 @@ class FakeCriServer:
         behaviour.error_details = details or f"fake CRI error {code.name}"
 
     def set_delay(self, method: str, delay_s: float) -> None:
-        """Sleep ``delay_s`` seconds before answering ``method``."""
+        """Sleep ``delay_s`` seconds before replying to ``method``."""
         self._behaviour(method_path(method)).delay_s = delay_s
 
     def set_unimplemented(self, *methods: str) -> None:
-        """Make the server answer UNIMPLEMENTED for ``methods``, as a non-CRI gRPC server would."""
+        """Make the server return UNIMPLEMENTED for ``methods``, as a non-CRI gRPC server would."""
         for method in methods:
             self._behaviour(method_path(method)).implemented = False
 
@@ -175,7 +175,7 @@ class FakeCriServer:
         path = method_path(method)
         return sum(1 for item in self.received if item == path)
 
-    def _answer(self, path: str, request: Any, context: grpc.ServicerContext) -> Any:
+    def _reply(self, path: str, request: Any, context: grpc.ServicerContext) -> Any:
         behaviour = self._behaviour(path)
         with self._lock:
             self.requests.append((path, request))
