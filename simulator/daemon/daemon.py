@@ -20,8 +20,8 @@ import structlog
 from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from simulator.daemon.events import LogEvent, TickView, build_view, diff_events, filesystem_of
-from simulator.daemon.interim import InterimState, interim_decision, interim_image_gc
+from simulator.daemon.events import LogEvent, TickView, build_view, diff_events
+from simulator.daemon.evaluation import GcInputs, NodeEvaluator
 from simulator.errors import NotCriServerError, ProbeError, RuntimeUnavailableError
 from simulator.replay import RecordedSampleError, RecordedSource, ReplayFinished
 from simulator.snapshot import Summary, format_time
@@ -48,14 +48,14 @@ def wall_clock() -> dt.datetime:
 class Sample:
     """One node snapshot the daemon evaluates, with the time it stands for.
 
-    ``origin`` is ``"live"`` or the recorded file's path. ``gc_inputs`` carries whatever the
-    live source read for the GC models (images, containers), or ``None``.
+    ``origin`` is ``"live"`` or the recorded file's path. ``gc_inputs`` carries the runtime's
+    images, containers and sandboxes for the GC models, or ``None`` when unknown (replay).
     """
 
     summary: Summary
     time: dt.datetime
     origin: str
-    gc_inputs: Any = None
+    gc_inputs: GcInputs | None = None
 
 
 class SampleSource(Protocol):
@@ -126,8 +126,9 @@ class Daemon:
         policy: Any,
         settings: DaemonSettings | None = None,
         clock: Clock = wall_clock,
-        pods: Sequence[Any] = (),
+        pods: Sequence[Any] | None = None,
         live_state: Any = None,
+        reclaimer: Any = None,
         lint_findings: Sequence[Any] = (),
         logger: Any = None,
     ) -> None:
@@ -135,7 +136,7 @@ class Daemon:
         self.policy = policy
         self.settings = settings or DaemonSettings()
         self.clock = clock
-        self.pods = list(pods)
+        self.pods = list(pods) if pods is not None else None
         self.live_state = live_state
         self.lint_findings = list(lint_findings)
         self.log = logger or structlog.get_logger("evictsim.daemon").bind(component="daemon")
@@ -144,11 +145,15 @@ class Daemon:
 
         self.ticks = 0
         self._view: TickView | None = None
-        self._engine_state = InterimState()
+        self.evaluator = NodeEvaluator(
+            policy,
+            pods=self.pods,
+            image_gc_period_s=self.settings.image_gc_period_s,
+            container_gc_period_s=self.settings.container_gc_period_s,
+            reclaimer=reclaimer,
+        )
         self._image_gc: dict[str, Any] | None = None
         self._container_gc: dict[str, Any] | None = None
-        self._last_image_gc: dt.datetime | None = None
-        self._last_container_gc: dt.datetime | None = None
         self._runtime_down_since: dt.datetime | None = None
         self._sample_error: str | None = None
         self._tick_error: str | None = None
@@ -180,17 +185,18 @@ class Daemon:
         outcome.sample = sample
         self.log.debug("sample_taken", **_sample_fields(sample))
 
-        # evaluate thresholds and conditions
-        decision = self._evaluate(sample)
+        # the eviction manager's pass, and the garbage collectors when their periods are due
+        evaluation = self.evaluator.evaluate(sample.summary, sample.time, sample.gc_inputs)
+        decision = evaluation.decision
         outcome.decision = decision
         if decision.get("ranking"):
             self.log.debug("pods_ranked", ranking=decision["ranking"])
-
-        # the garbage collectors run on their own periods, measured on the sample's clock
-        if _is_due(self._last_image_gc, sample.time, self.settings.image_gc_period_s):
-            self._image_gc = self._run_image_gc(sample)
-            self._last_image_gc = sample.time
-            self.log.debug("image_gc_checked", **_compact(self._image_gc))
+        if evaluation.image_gc is not None:
+            self._image_gc = evaluation.image_gc
+            self.log.debug("image_gc_checked", **_gc_summary(evaluation.image_gc))
+        if evaluation.container_gc is not None:
+            self._container_gc = evaluation.container_gc
+            self.log.debug("container_gc_checked", **_gc_summary(evaluation.container_gc))
 
         # log what changed since the previous tick
         view = build_view(decision, sample.summary, image_gc=self._image_gc, container_gc=self._container_gc)
@@ -266,16 +272,6 @@ class Daemon:
         self._tick_error = message
         self.log.error("tick_failed", error=message, exc_info=error)
 
-    def _evaluate(self, sample: Sample) -> dict[str, Any]:
-        return interim_decision(sample.summary, self.policy, self._engine_state, sample.time)
-
-    def _run_image_gc(self, sample: Sample) -> dict[str, Any]:
-        result = interim_image_gc(sample.summary, self.policy.image_gc)
-        image_fs = filesystem_of(sample.summary, "imagefs.available")
-        result["device"] = image_fs["device"]
-        result["mountpoint"] = image_fs["mountpoint"]
-        return result
-
     def _publish(self, sample: Sample, decision: dict[str, Any]) -> None:
         if self.live_state is None:
             return
@@ -287,7 +283,7 @@ class Daemon:
                 summary=sample.summary,
                 policy=self.policy,
                 sampled_at=sample.time,
-                pods=tuple(self.pods),
+                pods=tuple(self.pods or ()),
                 decision=decision,
                 gc={"imageGC": self._image_gc, "containerGC": self._container_gc},
                 provenance={"origin": sample.origin},
@@ -381,11 +377,6 @@ class DaemonThreadExecutor(BaseExecutor):
         threading.Thread(target=run, name=f"evictsim-{job.id}", daemon=True).start()
 
 
-def _is_due(last: dt.datetime | None, now: dt.datetime, period_s: float) -> bool:
-    """Whether a periodic task is due: first call always, then every ``period_s`` (like wait.Until)."""
-    return last is None or (now - last).total_seconds() >= period_s
-
-
 def _sample_fields(sample: Sample) -> dict[str, Any]:
     node = sample.summary.node
     fields: dict[str, Any] = {"origin": sample.origin, "time": format_time(sample.time)}
@@ -398,8 +389,18 @@ def _sample_fields(sample: Sample) -> dict[str, Any]:
     return fields
 
 
-def _compact(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None and key != "candidates"}
+def _gc_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """Return a GC result's scalar keys in snake_case, for the per-run debug event."""
+    out = {}
+    for key, value in result.items():
+        if isinstance(value, (list, dict)) or value is None:
+            continue
+        out[_snake(key)] = value
+    return out
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
 def _threshold_text(threshold: Any) -> str:

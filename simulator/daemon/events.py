@@ -153,11 +153,12 @@ def build_view(
 
 
 def _rank_and_runner_up(ranking: Sequence[Mapping[str, Any]], pod: str) -> tuple[int | None, str | None]:
+    """Return the pod's 1-based rank and the next pod after it that is not critical."""
     for index, entry in enumerate(ranking):
         if entry.get("pod") != pod:
             continue
-        runner_up = ranking[index + 1].get("pod") if index + 1 < len(ranking) else None
-        return index + 1, runner_up
+        later = (other.get("pod") for other in ranking[index + 1 :] if not other.get("critical"))
+        return index + 1, next(later, None)
     return None, None
 
 
@@ -176,10 +177,11 @@ def _eviction_blocked(decision: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     if reclaim.get("sufficient"):
         return None
+    notes = [note for note in decision.get("notes") or [] if str(note).startswith("unable to evict")]
     return {
         "signal": (reclaim.get("signal") or actionable[0].get("signal")),
         "candidates": len(decision.get("ranking") or []),
-        "reason": "no pod in the ranking can be evicted (critical, static or mirror pods only)",
+        "reason": notes[0] if notes else "no ranked pod can be evicted",
     }
 
 
@@ -239,47 +241,60 @@ def _condition_events(before: TickView, current: TickView) -> list[LogEvent]:
     return events
 
 
+def image_gc_would_run(result: Mapping[str, Any]) -> bool:
+    """Whether a GC result (the engine's ImageGCResult JSON) would delete or try to delete images."""
+    target = result.get("targetBytes")
+    return bool(target) and target != "unlimited" or bool(_image_gc_plan(result))
+
+
 def _image_gc_events(before: TickView, current: TickView) -> list[LogEvent]:
     result = current.image_gc
     if result is None or result is before.image_gc:
         return []
     previous = before.image_gc or {}
     events = []
-    plan = _image_gc_plan(result)
-    if result.get("wouldRun") and (not previous.get("wouldRun") or _image_gc_plan(previous) != plan):
+    if image_gc_would_run(result) and (
+        not image_gc_would_run(previous) or _image_gc_plan(previous) != _image_gc_plan(result)
+    ):
         events.append(LogEvent("info", "image_gc_would_run", _image_gc_fields(result)))
-    if result.get("error") and result.get("error") != previous.get("error"):
+    # Without an image list (a recorded Summary) every run would "fail"; that says nothing.
+    error = result.get("error") if result.get("imagesKnown", True) else None
+    previous_error = previous.get("error") if previous.get("imagesKnown", True) else None
+    if error and error != previous_error:
         fields = _image_gc_fields(result)
-        fields["error"] = result["error"]
+        fields["error"] = error
+        fields["event_reason"] = result.get("eventReason")
         events.append(LogEvent("info", "image_gc_would_fail", fields))
     return events
 
 
 def _image_gc_plan(result: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(str(c.get("id")) for c in result.get("candidates") or [] if c.get("removed"))
+    return tuple(str(c.get("imageId")) for c in result.get("candidates") or [] if c.get("outcome") == "removed")
 
 
 def _image_gc_fields(result: Mapping[str, Any]) -> dict[str, Any]:
-    fields = {
+    skipped: dict[str, int] = {}
+    for candidate in result.get("candidates") or []:
+        outcome = str(candidate.get("outcome"))
+        if outcome != "removed":
+            skipped[outcome] = skipped.get(outcome, 0) + 1
+    return {
         "trigger": result.get("trigger"),
         "usage_percent": result.get("usagePercent"),
         "high_threshold_percent": result.get("highThresholdPercent"),
         "low_threshold_percent": result.get("lowThresholdPercent"),
-        "bytes_to_free": result.get("bytesToFree"),
+        "bytes_to_free": result.get("targetBytes"),
         "bytes_freed": result.get("bytesFreed"),
-        "capacity": result.get("capacity"),
-        "available": result.get("available"),
+        "shortfall_bytes": result.get("shortfallBytes"),
+        "capacity": result.get("capacityBytes"),
+        "available": result.get("availableBytes"),
+        "non_image_bytes": result.get("nonImageBytes"),
         "device": result.get("device"),
         "mountpoint": result.get("mountpoint"),
+        "images_known": result.get("imagesKnown", True),
         "images_removed": list(_image_gc_plan(result)),
+        "images_skipped": skipped,
     }
-    skipped: dict[str, int] = {}
-    for candidate in result.get("candidates") or []:
-        reason = candidate.get("skipReason")
-        if reason:
-            skipped[reason] = skipped.get(reason, 0) + 1
-    fields["images_skipped"] = skipped
-    return fields
 
 
 def _container_gc_events(before: TickView, current: TickView) -> list[LogEvent]:
@@ -296,6 +311,7 @@ def _container_gc_events(before: TickView, current: TickView) -> list[LogEvent]:
             {
                 "containers": list(removed),
                 "count": len(removed),
+                "sandboxes_removed": result.get("sandboxesRemoved"),
                 "bytes_freed": result.get("bytesFreed"),
             },
         )
@@ -303,7 +319,9 @@ def _container_gc_events(before: TickView, current: TickView) -> list[LogEvent]:
 
 
 def _removed_containers(result: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(str(c.get("id")) for c in result.get("containers") or [] if c.get("removed"))
+    return tuple(
+        str(c.get("containerId")) for c in result.get("containers") or [] if str(c.get("outcome", "")).startswith("removed")
+    )
 
 
 def _reclaim_events(before: TickView, current: TickView) -> list[LogEvent]:

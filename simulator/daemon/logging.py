@@ -10,6 +10,29 @@ import structlog
 
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error")
 
+# Decision events that the daemon logs itself, on change. Engine modules may log the same
+# names on every pass; the daemon's process drops those copies so each decision is logged once.
+DAEMON_DECISION_EVENTS: frozenset[str] = frozenset(
+    {
+        "threshold_met",
+        "threshold_cleared",
+        "node_condition_would_change",
+        "image_gc_would_run",
+        "image_gc_would_fail",
+        "container_gc_would_remove",
+        "reclaim_would_run",
+        "pod_would_be_evicted",
+        "eviction_blocked",
+    }
+)
+
+
+def drop_engine_decision_events(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Drop decision events logged outside the daemon (a structlog processor)."""
+    if event_dict.get("event") in DAEMON_DECISION_EVENTS and event_dict.get("component") != "daemon":
+        raise structlog.DropEvent
+    return event_dict
+
 
 def configure_logging(level: str = "info", *, stream: TextIO | None = None, json_output: bool | None = None) -> None:
     """Configure structlog for the daemon process.
@@ -33,6 +56,7 @@ def configure_logging(level: str = "info", *, stream: TextIO | None = None, json
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            drop_engine_decision_events,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info if json_output else structlog.processors.StackInfoRenderer(),

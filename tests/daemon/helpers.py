@@ -50,7 +50,11 @@ def node_summary(
     imagefs_inodes: int = 655_360,
     device: str | None = "/dev/loop7",
 ) -> Summary:
-    """A node with a dedicated image filesystem; provenance names its device when given."""
+    """A node with a dedicated image filesystem (containerFs equal to imageFs, as containerd reports).
+
+    With ``device`` the provenance names the image filesystem's device and ``/dev/loop8`` for
+    the kubelet root, as a live sample does.
+    """
     imagefs = FsStats(
         time=time,
         available_bytes=imagefs_available,
@@ -71,10 +75,15 @@ def node_summary(
     )
     summary = Summary(node=NodeStats(node_name="worker-1", fs=nodefs, image_fs=imagefs, container_fs=dataclasses.replace(imagefs)))
     if device is not None:
-        for field in ("availableBytes", "capacityBytes"):
-            summary.provenance[f"node.runtime.imageFs.{field}"] = Provenance(
-                source="statfs", mountpoint="/var/lib/containerd", device=device, partition="/var/lib/containerd", fs_type="ext4"
-            )
+        for section, section_device, partition in (
+            ("node.runtime.imageFs", device, "/var/lib/containerd"),
+            ("node.runtime.containerFs", device, "/var/lib/containerd"),
+            ("node.fs", "/dev/loop8", "/var/lib/kubelet"),
+        ):
+            for field in ("availableBytes", "capacityBytes"):
+                summary.provenance[f"{section}.{field}"] = Provenance(
+                    source="statfs", mountpoint=partition, device=section_device, partition=partition, fs_type="ext4"
+                )
     return summary
 
 
@@ -87,7 +96,7 @@ class ListSource:
         self.items = list(items)
         self.calls = 0
 
-    def next_sample(self, now: dt.datetime) -> Sample:
+    def next_sample(self, now: dt.datetime) -> Sample:  # noqa: D102 - the SampleSource protocol
         if not self.items:
             raise ReplayFinished("test list")
         item = self.items.pop(0)

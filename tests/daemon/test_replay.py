@@ -99,7 +99,7 @@ def test_example_recorded_node_story() -> None:
     for entry in captured:
         if entry["event"] == "sample_taken":
             origin = Path(entry["origin"]).name
-        elif entry["log_level"] != "debug":
+        elif entry["log_level"] != "debug" and entry.get("component") == "daemon":
             by_origin.setdefault(origin, []).append(entry)
 
     gc = by_origin["02-summary.json"]
@@ -110,14 +110,29 @@ def test_example_recorded_node_story() -> None:
     assert gc[0]["device"] == "/dev/vdb"
 
     pressure = by_origin["03-summary.json"]
-    assert [e["event"] for e in pressure] == ["threshold_met", "node_condition_would_change"]
+    assert [(e["event"], e.get("signal") or e.get("condition")) for e in pressure] == [
+        ("threshold_met", "imagefs.available"),
+        ("threshold_met", "containerfs.available"),
+        ("node_condition_would_change", "DiskPressure"),
+        ("reclaim_would_run", "imagefs.available"),
+        ("pod_would_be_evicted", "imagefs.available"),
+    ]
     assert pressure[0]["threshold"] == int(float(imagefs[3]["capacityBytes"]) * float32(0.15))
     assert pressure[0]["observed"] == imagefs[3]["availableBytes"]
     assert pressure[0]["device"] == "/dev/vdb"
-    assert pressure[1]["status"] == "True"
+    assert pressure[2]["status"] == "True"
+
+    # With a dedicated imagefs the kubelet ranks imagefs pressure by the pods' writable layers
+    # (rootfs); the batch pod's 1 GiB layer ranks it before the web pod's 20 MB.
+    eviction = pressure[4]
+    assert eviction["pod"] == "reports/batch-report-28513-abcde"
+    assert eviction["rank"] == 1
+    assert eviction["runner_up"] == "shop/web-7d9c5b8f6-x2k4q"
+    assert eviction["message"].startswith("The node was low on resource: ephemeral-storage.")
+    assert eviction["annotations"]["starved_resource"] == "ephemeral-storage"
 
     assert "04-summary.json" not in by_origin
-    assert [e["event"] for e in by_origin["05-summary.json"]] == ["threshold_cleared"]
+    assert [e["event"] for e in by_origin["05-summary.json"]] == ["threshold_cleared", "threshold_cleared"]
     cleared = by_origin["06-summary.json"]
     assert [(e["event"], e.get("status")) for e in cleared] == [
         ("node_condition_would_change", "False"),

@@ -8,7 +8,11 @@ pkg/kubelet/images/image_gc_manager.go, pkg/kubelet/kubelet.go; 1.27-1.35):
 * image GC runs at start and then every ImageGCPeriod (5m); it frees when
   100 - floor(available * 100 / capacity) >= high (85), and the bytes to free are
   floor(capacity * (100 - low) / 100) - available with low 80;
-* the eviction manager samples every evictionMonitoringPeriod (10s).
+* the eviction manager samples every evictionMonitoringPeriod (10s);
+* with a dedicated image filesystem the kubelet (1.29+) copies the imagefs thresholds to the
+  containerfs signals (helpers.go, addContainerFsThresholds), and containerd reports containerFs
+  equal to imageFs, so both signals are met together;
+* a hard threshold met with nothing to reclaim runs node-level reclaim (container GC, then image GC).
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ TICK_S = 10
 
 def info_events(captured: list[dict]) -> list[dict]:
     return [entry for entry in captured if entry["log_level"] != "debug"]
+
+
+def decisions(captured: list[dict]) -> list[tuple[str, str]]:
+    """Each info event as (event, signal or condition)."""
+    return [(e["event"], e.get("signal") or e.get("condition") or "") for e in info_events(captured)]
 
 
 class Stepper:
@@ -84,27 +93,34 @@ def test_image_gc_watermark_then_pressure_then_recovery() -> None:
         assert gc_events[0]["usage_percent"] == 85
         assert gc_events[0]["bytes_to_free"] == CAPACITY * 20 // 100 - watermark_available
         assert gc_events[0]["device"] == "/dev/loop7"
+        assert gc_events[0]["images_known"] is False
         captured.clear()
 
         # stage 4: available equal to the threshold is not below it
         stepper.step(IMAGEFS_THRESHOLD)
         assert info_events(captured) == []
 
-        # stage 5: one byte below the threshold meets it and raises DiskPressure
+        # stage 5: one byte below the threshold meets it, raises DiskPressure and starts reclaim
         stepper.step(IMAGEFS_THRESHOLD - 1)
-        events = info_events(captured)
-        assert [e["event"] for e in events] == ["threshold_met", "node_condition_would_change"]
-        met = events[0]
-        assert met["signal"] == str(Signal.IMAGEFS_AVAILABLE)
+        assert decisions(captured) == [
+            ("threshold_met", "imagefs.available"),
+            ("threshold_met", "containerfs.available"),
+            ("node_condition_would_change", "DiskPressure"),
+            ("reclaim_would_run", "imagefs.available"),
+        ]
+        met = info_events(captured)[0]
         assert met["observed"] == IMAGEFS_THRESHOLD - 1
         assert met["threshold"] == IMAGEFS_THRESHOLD
+        assert met["threshold_value"] == "15%"
         assert met["capacity"] == CAPACITY
         assert met["unit"] == "bytes"
         assert met["device"] == "/dev/loop7"
-        assert events[1]["condition"] == "DiskPressure"
-        assert events[1]["status"] == "True"
-        assert events[1]["signals"] == [str(Signal.IMAGEFS_AVAILABLE)]
-        last_met = clock.now
+        condition = info_events(captured)[2]
+        assert condition["status"] == "True"
+        assert condition["signals"] == [str(Signal.IMAGEFS_AVAILABLE), str(Signal.CONTAINERFS_AVAILABLE)]
+        reclaim = info_events(captured)[3]
+        assert [step["step"] for step in reclaim["steps"]] == ["containerGC", "imageGC"]
+        assert reclaim["sufficient"] is False
         captured.clear()
 
         # stage 6: still below for a minute: nothing new
@@ -115,9 +131,11 @@ def test_image_gc_watermark_then_pressure_then_recovery() -> None:
 
         # stage 7: relieved; the threshold clears but the condition stays for the transition period
         stepper.step(CAPACITY * 25 // 100)
-        events = info_events(captured)
-        assert [e["event"] for e in events] == ["threshold_cleared"]
-        assert events[0]["observed"] == CAPACITY * 25 // 100
+        assert decisions(captured) == [
+            ("threshold_cleared", "imagefs.available"),
+            ("threshold_cleared", "containerfs.available"),
+        ]
+        assert info_events(captured)[0]["observed"] == CAPACITY * 25 // 100
         captured.clear()
 
         while (clock.now + dt.timedelta(seconds=TICK_S) - last_met).total_seconds() < 300:
@@ -141,8 +159,9 @@ def test_threshold_met_once_while_pressure_lasts() -> None:
         for _ in range(60):
             stepper.step(IMAGEFS_THRESHOLD - 1)
     names = [e["event"] for e in captured]
-    assert names.count("threshold_met") == 1
+    assert decisions(captured).count(("threshold_met", "imagefs.available")) == 1
     assert names.count("node_condition_would_change") == 1
+    assert names.count("reclaim_would_run") == 1
     assert names.count("sample_taken") == 60
 
 
@@ -156,8 +175,7 @@ def test_inode_threshold_reports_counts() -> None:
                                           imagefs_inodes_free=threshold - 1)])
         Daemon(source=source, policy=disk_policy(), clock=clock).tick()
     met = [e for e in captured if e["event"] == "threshold_met"]
-    assert len(met) == 1
-    assert met[0]["signal"] == str(Signal.IMAGEFS_INODES_FREE)
+    assert [e["signal"] for e in met] == [str(Signal.IMAGEFS_INODES_FREE), str(Signal.CONTAINERFS_INODES_FREE)]
     assert met[0]["threshold"] == threshold
     assert met[0]["observed"] == threshold - 1
     assert met[0]["unit"] == "inodes"

@@ -1,0 +1,153 @@
+"""The engine side of one daemon tick: the eviction manager's pass and the GC models on their periods.
+
+:class:`NodeEvaluator` keeps the engine's state across ticks (the eviction manager's state and
+the image detector's records), decides the filesystem layout on the first sample as the kubelet
+does, and runs image GC and container GC only when their periods are due, measured on the
+sample's clock so a replay runs on the recording's own time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from simulator.daemon.events import filesystem_of
+from simulator.engine.containergc import ContainerUsage, plan_container_gc
+from simulator.engine.eviction import EvictionManager
+from simulator.engine.imagegc import ImageGCSimulator
+from simulator.engine.images import ContainerInfo, ImageInfo, SandboxInfo
+from simulator.signals import FsLayout
+from simulator.snapshot import FsStats, Summary
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GcInputs:
+    """What the garbage collectors need from the runtime: images, containers, sandboxes.
+
+    ``usage`` maps container ids to the bytes their removal would free (writable layer and
+    logs). A recorded Summary has none of this, so replayed samples carry ``None``.
+    """
+
+    images: Sequence[ImageInfo] = ()
+    containers: Sequence[ContainerInfo] = ()
+    sandboxes: Sequence[SandboxInfo] = ()
+    usage: Mapping[str, ContainerUsage] | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class Evaluation:
+    """The engine's results for one sample, as JSON-ready dicts.
+
+    ``image_gc`` and ``container_gc`` are ``None`` on ticks where their period was not due.
+    """
+
+    decision: dict[str, Any]
+    image_gc: dict[str, Any] | None = None
+    container_gc: dict[str, Any] | None = None
+
+
+def infer_layout(summary: Summary) -> tuple[FsLayout, bool]:
+    """Return the filesystem layout and whether it was inferred from sizes rather than devices.
+
+    The kubelet decides once, on its first successful pass: imagefs is dedicated when its
+    device differs from the root directory's (or, since KEP-4191, when imageFs and
+    containerFs stats differ), and split when the runtime reports a separate containerFs.
+    With device provenance (live samples, recordings written by evictsim) the devices decide;
+    a kubelet Summary has only sizes, so equal numbers are taken as one filesystem.
+    """
+    node = summary.node
+    if node.image_fs is None:
+        return FsLayout.SINGLE, True
+    root_device = filesystem_of(summary, "nodefs.available")["device"]
+    image_device = filesystem_of(summary, "imagefs.available")["device"]
+    container_device = filesystem_of(summary, "containerfs.available")["device"]
+
+    if image_device and container_device:
+        split = image_device != container_device
+    else:
+        split = node.container_fs is not None and not _same_numbers(node.container_fs, node.image_fs)
+    if split:
+        return FsLayout.SPLIT, not (image_device and container_device)
+
+    if root_device and image_device:
+        return (FsLayout.SINGLE if root_device == image_device else FsLayout.DEDICATED_IMAGEFS), False
+    dedicated = not _same_numbers(node.fs, node.image_fs)
+    return (FsLayout.DEDICATED_IMAGEFS if dedicated else FsLayout.SINGLE), True
+
+
+def _same_numbers(a: FsStats | None, b: FsStats | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (a.capacity_bytes, a.available_bytes, a.inodes) == (b.capacity_bytes, b.available_bytes, b.inodes)
+
+
+class NodeEvaluator:
+    """The eviction manager and the image and container GC models, with their state across ticks."""
+
+    def __init__(
+        self,
+        policy: Any,
+        *,
+        pods: Sequence[Any] | None = None,
+        image_gc_period_s: float,
+        container_gc_period_s: float,
+        reclaimer: Any = None,
+    ) -> None:
+        self.policy = policy
+        self.pods = list(pods) if pods is not None else None
+        self.image_gc_period_s = image_gc_period_s
+        self.container_gc_period_s = container_gc_period_s
+        self.reclaimer = reclaimer
+        self.manager: EvictionManager | None = None
+        self.image_gc: ImageGCSimulator | None = None
+        self.layout: FsLayout | None = None
+        self._last_image_gc: dt.datetime | None = None
+        self._last_container_gc: dt.datetime | None = None
+
+    def evaluate(self, summary: Summary, now: dt.datetime, gc_inputs: GcInputs | None = None) -> Evaluation:
+        """Run the eviction manager's pass at ``now``, and each GC model when its period is due."""
+        if self.manager is None or self.image_gc is None:
+            # the first sample fixes the layout, as the kubelet's first successful pass does
+            layout, inferred = infer_layout(summary)
+            image_gc = ImageGCSimulator(
+                self.policy.image_gc,
+                self.policy.kubelet_version,
+                kubelet_start=now,
+                feature_gates=self.policy.feature_gates,
+            )
+            manager = EvictionManager(self.policy, layout=layout, layout_inferred=inferred, reclaimer=self.reclaimer)
+            self.layout, self.image_gc, self.manager = layout, image_gc, manager
+
+        if gc_inputs is not None:
+            self.image_gc.detect(gc_inputs.images, gc_inputs.containers, now)
+
+        evaluation = Evaluation(decision=self.manager.synchronize(summary, self.pods, now).to_json())
+
+        # the garbage collectors run at start and then every period, like the kubelet's wait.Until loops
+        if _is_due(self._last_image_gc, now, self.image_gc_period_s):
+            self._last_image_gc = now
+            evaluation.image_gc = self._plan_image_gc(summary, now, known_images=gc_inputs is not None)
+        if gc_inputs is not None and _is_due(self._last_container_gc, now, self.container_gc_period_s):
+            self._last_container_gc = now
+            result = plan_container_gc(
+                gc_inputs.containers, gc_inputs.sandboxes, self.policy.container_gc, now, usage=gc_inputs.usage
+            )
+            evaluation.container_gc = result.to_json()
+        return evaluation
+
+    def _plan_image_gc(self, summary: Summary, now: dt.datetime, *, known_images: bool) -> dict[str, Any]:
+        if self.image_gc is None:
+            raise RuntimeError("image GC planned before the first sample; this is a bug")
+        result = self.image_gc.plan(now, summary.node.image_fs).to_json()
+        image_fs = filesystem_of(summary, "imagefs.available")
+        result["device"] = image_fs["device"]
+        result["mountpoint"] = image_fs["mountpoint"]
+        result["imagesKnown"] = known_images
+        return result
+
+
+def _is_due(last: dt.datetime | None, now: dt.datetime, period_s: float) -> bool:
+    """Whether a periodic task is due: at the first call, then once ``period_s`` has passed."""
+    return last is None or (now - last).total_seconds() >= period_s
