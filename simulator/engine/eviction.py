@@ -23,7 +23,7 @@ import structlog
 
 from simulator.engine.decision import Decision, Eviction, RankingReport, ReclaimReport, ThresholdReport
 from simulator.engine.observations import Observation, Observations, make_observations, missing_signal_notes
-from simulator.engine.ranking import Candidate, RankEntry, rank_pods
+from simulator.engine.ranking import FS_STATS_TO_MEASURE, Candidate, RankEntry, rank_pods
 from simulator.engine.reclaim import NoReclaim, Reclaimer, ReclaimStep, summary_after_reclaim
 from simulator.engine.thresholds import (
     node_conditions,
@@ -566,10 +566,7 @@ def synchronize(
     if found is None:
         return finish(next_state, met, fresh)
     threshold, resource = found
-    if len({t.signal for t in ordered if t.signal not in (Signal.MEMORY_AVAILABLE, Signal.ALLOCATABLE_MEMORY_AVAILABLE)}) > 1 and ordered[0].signal not in (
-        Signal.MEMORY_AVAILABLE,
-        Signal.ALLOCATABLE_MEMORY_AVAILABLE,
-    ):
+    if _choice_is_arbitrary(ordered, layout):
         work.notes.append(
             "several non-memory signals are actionable; the kubelet's choice among them is arbitrary, "
             f"this uses the first in configuration order ({threshold.signal.value})"
@@ -619,6 +616,17 @@ def synchronize(
     else:
         work.notes.append("unable to evict any pods: every ranked pod is critical (static, mirror or priority >= 2000000000)")
     return finish(next_state, met, fresh)
+
+
+def _choice_is_arbitrary(ordered: Sequence[Threshold], layout: FsLayout) -> bool:
+    """True when several actionable non-memory signals would rank or reclaim differently."""
+    if not ordered or ordered[0].signal in (Signal.MEMORY_AVAILABLE, Signal.ALLOCATABLE_MEMORY_AVAILABLE):
+        return False
+    behaviours = {
+        (_resource_of(t.signal), reclaim_steps_for(t.signal, layout), FS_STATS_TO_MEASURE[layout].get(t.signal))
+        for t in ordered
+    }
+    return len(behaviours) > 1
 
 
 def _local_storage_evictions(candidates: Sequence[Candidate], layout: FsLayout, version: str, work: _Pass) -> None:
