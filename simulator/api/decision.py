@@ -52,6 +52,7 @@ class DecisionView:
     image_gc_bytes_to_free: int
     victims: tuple[Mapping[str, str], ...] = ()
     notes: tuple[str, ...] = ()
+    engine: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +80,7 @@ class DecisionView:
             "imageGC": {"wouldRun": self.image_gc_would_run, "bytesToFree": self.image_gc_bytes_to_free},
             "victims": [dict(v) for v in self.victims],
             "notes": list(self.notes),
+            "engine": dict(self.engine) if self.engine is not None else None,
         }
 
 
@@ -139,6 +141,7 @@ def decide(
     observations: Mapping[Signal, SignalObservation] | None = None,
     victims: tuple[Mapping[str, str], ...] = (),
     notes: tuple[str, ...] = (),
+    engine: Mapping[str, Any] | None = None,
 ) -> DecisionView:
     """Evaluate one pass; a soft threshold is actionable when ``elapsed_s`` covers its grace period."""
     if observations is None:
@@ -172,14 +175,15 @@ def decide(
         image_gc_bytes_to_free=max(0, to_free),
         victims=victims,
         notes=notes,
+        engine=engine,
     )
 
 
 def engine_victims(decision: Any) -> tuple[dict[str, str], ...]:
-    """Read the victims of an engine decision without depending on its exact class."""
+    """Read the evictions of a ``simulator.engine.decision.Decision`` (or None) as plain mappings."""
     if decision is None:
         return ()
-    found = getattr(decision, "evicted", None) or getattr(decision, "victims", None) or ()
+    found = getattr(decision, "evictions", None) or ()
     if not isinstance(found, (list, tuple)):
         found = [found]
     victims = []
@@ -191,6 +195,7 @@ def engine_victims(decision: Any) -> tuple[dict[str, str], ...]:
                 "pod": str(key),
                 "reason": str(getattr(victim, "reason", "Evicted")),
                 "evictionSignal": str(getattr(victim, "signal", "") or ""),
+                "gracePeriodSeconds": str(getattr(victim, "grace_period_s", "")),
                 "message": str(getattr(victim, "message", "") or ""),
             }
         )

@@ -31,7 +31,9 @@ class Sample:
     ``decision`` and ``gc`` are the engine's results for this pass (``None`` when the daemon did
     not evaluate). ``kubelet_config`` is the KubeletConfiguration document the policy was loaded
     from, which what-if policy patches apply to. ``reclaimable_bytes`` is, per filesystem signal,
-    what node-level reclaim would free now; ``None`` means it was not computed.
+    what node-level reclaim would free now; ``None`` means it was not computed. ``reclaimer``
+    is a ``simulator.engine.reclaim.Reclaimer`` over this sample's images and containers that
+    what-ifs may call; ``None`` models reclaim as freeing nothing.
     """
 
     summary: Summary
@@ -46,6 +48,7 @@ class Sample:
     layout: FsLayout | None = None
     reclaimable_bytes: Mapping[Signal, int] | None = None
     node_conditions: tuple[str, ...] | None = None
+    reclaimer: Any = None
     sequence: int = 0
     observations: Mapping[Signal, SignalObservation] = dataclasses.field(default_factory=dict)
 

@@ -7,6 +7,7 @@ The live sample is never modified: every changed part of the Summary is a new ob
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from simulator.api.decision import DecisionView, decide, detect_layout, engine_victims
 from simulator.api.live import Sample
 from simulator.api.policy_adapter import apply_override
+from simulator.engine.eviction import ManagerState, synchronize
 from simulator.errors import InputError
 from simulator.pods import PodSpec
 from simulator.quantity import Quantity
@@ -273,19 +275,36 @@ def apply_what_if(sample: Sample, spec: WhatIfSpec) -> WhatIfResult:
             editor.use_memory(round(future.memory_bytes_per_second * future.elapsed_s), field="future.memory_bytes_per_second")
 
     summary = editor.build()
-    notes = list(editor.notes)
-    changed_inputs = summary is not sample.summary or policy is not sample.policy
-    victims = engine_victims(sample.decision) if not spec.pod_changes and not changed_inputs else ()
     decision = decide(
-        summary,
-        policy,
-        sampled_at=sample.sampled_at,
-        layout=layout,
-        elapsed_s=future.elapsed_s,
-        notes=tuple(notes),
-        victims=victims,
+        summary, policy, sampled_at=sample.sampled_at, layout=layout, elapsed_s=future.elapsed_s, notes=tuple(editor.notes)
     )
+    if decision.reclaim_signal is not None:
+        decision = _with_engine_pass(decision, sample, summary, tuple(pods), policy, layout, future.elapsed_s)
     return WhatIfResult(summary, policy, tuple(pods), decision, kubelet_config)
+
+
+def _with_engine_pass(
+    decision: DecisionView,
+    sample: Sample,
+    summary: Summary,
+    pods: tuple[PodSpec, ...],
+    policy: Any,
+    layout: FsLayout,
+    elapsed_s: float,
+) -> DecisionView:
+    """Run the engine's eviction-manager pass on the what-if inputs to find reclaim and victims.
+
+    A fresh manager state sees every threshold for the first time, so a second pass ``elapsed_s``
+    later lets soft thresholds whose grace period fits in it act.
+    NOTE: both passes see the final usage, as if it had been reached at the first pass.
+    """
+    state = ManagerState()
+    now = sample.sampled_at
+    engine_decision, state = synchronize(summary, list(pods) or None, policy, state, now, sample.reclaimer, layout=layout)
+    if elapsed_s > 0 and not engine_decision.evictions:
+        later = now + dt.timedelta(seconds=elapsed_s)
+        engine_decision, state = synchronize(summary, list(pods) or None, policy, state, later, sample.reclaimer, layout=layout)
+    return dataclasses.replace(decision, victims=engine_victims(engine_decision), engine=engine_decision.to_json())
 
 
 def _find_pod(pods: list[PodSpec], key: str, *, field: str) -> int:
