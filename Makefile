@@ -10,7 +10,7 @@ deps:
 	bash scripts/install-deps.sh
 
 demo: deps
-	$(PYTHON) -m simulator.demo
+	$(PYTHON) scripts/demo.py
 
 test: deps
 	$(PYTHON) -m pytest

@@ -261,24 +261,38 @@ def image_status_size(node: ContainerdNode, image: str) -> int | None:
     return response.image.size
 
 
-def import_image(node: ContainerdNode, tar_path: Path | BuiltImage, *, wait_for_cri: bool = True) -> None:
+def archive_repo_tags(archive_path: Path) -> list[str]:
+    """Return the repo tags that a docker archive's manifest.json names."""
+    with tarfile.open(archive_path) as archive:
+        member = archive.extractfile("manifest.json")
+        if member is None:
+            raise HarnessError(f"{archive_path}: manifest.json is not a regular file")
+        manifest = json.load(member)
+    return [tag for entry in manifest for tag in entry.get("RepoTags") or []]
+
+
+def import_image(node: ContainerdNode, image: Path | BuiltImage, *, wait_for_cri: bool = True) -> None:
     """Import a docker archive with ``ctr images import`` using the CRI plugin's snapshotter.
 
-    With ``wait_for_cri`` (and a BuiltImage, whose name is known) this returns once CRI
-    ImageStatus lists the image, because the CRI plugin learns of imports asynchronously.
+    The CRI plugin learns of imports from containerd's events, a moment after ctr returns.
+    With ``wait_for_cri`` this returns only once CRI ImageStatus lists every repo tag of the
+    archive, and raises HarnessError when that takes longer than ``IMPORT_VISIBLE_TIMEOUT_S``.
     """
-    name = tar_path.name if isinstance(tar_path, BuiltImage) else None
-    path = tar_path.archive_path if isinstance(tar_path, BuiltImage) else tar_path
-    node.ctr("images", "import", "--snapshotter", node.snapshotter, str(path), timeout_s=300.0)
-    if not (wait_for_cri and name):
+    archive_path = image.archive_path if isinstance(image, BuiltImage) else image
+    node.ctr("images", "import", "--snapshotter", node.snapshotter, str(archive_path), timeout_s=300.0)
+    if not wait_for_cri:
         return
+    pending = [image.name] if isinstance(image, BuiltImage) else archive_repo_tags(archive_path)
     deadline = time.monotonic() + IMPORT_VISIBLE_TIMEOUT_S
-    while time.monotonic() < deadline:
+    while pending and time.monotonic() < deadline:
         try:
-            if image_status_size(node, name) is not None:
-                return
+            pending = [name for name in pending if image_status_size(node, name) is None]
         except grpc.RpcError:
             pass
-        time.sleep(0.1)
-    raise HarnessError(f"image {name} imported with ctr but CRI ImageStatus did not list it within "
-                       f"{IMPORT_VISIBLE_TIMEOUT_S} s")
+        if pending:
+            time.sleep(0.1)
+    if pending:
+        raise HarnessError(
+            f"images {', '.join(pending)} were imported with ctr, but CRI ImageStatus did not list them "
+            f"within {IMPORT_VISIBLE_TIMEOUT_S} s; see containerd's log at {node.log_path}"
+        )

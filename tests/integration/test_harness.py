@@ -7,10 +7,13 @@ the harness's own bookkeeping.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
+import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -27,10 +30,12 @@ from harness import (
     wait_for_log,
     write_bytes_command,
 )
-from harness.images import BUSYBOX_PATH
+from harness.containerd import render_config
+from harness.images import BUSYBOX_PATH, archive_repo_tags
 from harness.mounts import mounts_under, read_mounts
 from simulator._proto.runtime.v1 import api_pb2 as api
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
 WORKLOAD_IMAGE = "evictsim.test/harness-busybox:1"
 # containerd stats snapshots every stats_collect_period (1 s in the harness config).
@@ -149,6 +154,17 @@ class TestImages:
         )
 
         assert grew, f"used_bytes {before} -> {_image_fs_usage(containerd_node).used_bytes.value}"
+
+    def test_import_by_path_waits_for_cri(self, containerd_node: ContainerdNode) -> None:
+        """Importing an archive by path waits until CRI lists every repo tag named in its manifest.json."""
+        built = build_sized_image(containerd_node.base_dir / "images", "evictsim.test/harness-by-path:1", 1 * MIB)
+        import_image(containerd_node, built.archive_path)
+
+        request = api.ImageStatusRequest(image=api.ImageSpec(image=built.name))
+        status = containerd_node.cri_call("ImageService/ImageStatus", request, api.ImageStatusResponse)
+
+        assert archive_repo_tags(built.archive_path) == [built.name]
+        assert status.HasField("image")
 
     def test_workload_image_carries_busybox(self, containerd_node: ContainerdNode, workload_image: str) -> None:
         """The workload image is listed by CRI and is at least as large as the busybox binary it ships."""
@@ -273,3 +289,106 @@ def test_teardown_leaves_nothing_behind() -> None:
     assert not node.base_dir.exists()
     for directory in cgroup_dirs:
         assert not directory.exists()
+
+
+class TestWithoutRuntime:
+    """Harness pieces that run without root or containerd."""
+
+    def test_mountinfo_octal_escapes_decoded(self, tmp_path: Path) -> None:
+        """Mountpoints with spaces, tabs and backslashes are decoded from the kernel's octal escapes."""
+        mountinfo = tmp_path / "mountinfo"
+        mountinfo.write_text(
+            "21 1 7:0 / /tmp/with\\040space rw,relatime shared:1 - ext4 /dev/loop0 rw\n"
+            "22 21 0:40 / /tmp/tab\\011and\\134slash rw - overlay overlay rw,lowerdir=/a\n"
+        )
+
+        entries = read_mounts(mountinfo)
+
+        assert [entry.mountpoint for entry in entries] == ["/tmp/with space", "/tmp/tab\tand\\slash"]
+        assert [entry.fs_type for entry in entries] == ["ext4", "overlay"]
+        assert [entry.source for entry in entries] == ["/dev/loop0", "overlay"]
+        assert entries[0].major_minor == "7:0"
+
+    def test_mounts_under_deepest_first(self, tmp_path: Path) -> None:
+        """Mounts below a prefix come back children first, and a sibling with a longer name is excluded."""
+        mountinfo = tmp_path / "mountinfo"
+        mountinfo.write_text(
+            "30 1 7:0 / /srv/node rw - ext4 /dev/loop0 rw\n"
+            "31 30 0:41 / /srv/node/state/a/rootfs rw - overlay overlay rw\n"
+            "32 1 7:1 / /srv/node-other rw - ext4 /dev/loop1 rw\n"
+        )
+
+        found = [entry.mountpoint for entry in mounts_under("/srv/node", mountinfo)]
+
+        assert found == ["/srv/node/state/a/rootfs", "/srv/node"]
+
+    def test_config_paths_stay_in_temp_dirs(self, tmp_path: Path) -> None:
+        """Every path in the generated containerd config is under the node's temporary directory."""
+        text = render_config(
+            root=tmp_path / "imagefs",
+            state=tmp_path / "state",
+            socket_path=tmp_path / "containerd.sock",
+            snapshotter="overlayfs",
+            sandbox_image="evictsim.test/pause:1.0",
+            cni_dir=tmp_path / "cni",
+        )
+        config = tomllib.loads(text)
+        cri = config["plugins"]["io.containerd.grpc.v1.cri"]
+        paths = [
+            config["root"],
+            config["state"],
+            config["grpc"]["address"],
+            config["ttrpc"]["address"],
+            config["plugins"]["io.containerd.internal.v1.opt"]["path"],
+            cri["containerd"]["runtimes"]["runc"]["options"]["Root"],
+            cri["cni"]["bin_dir"],
+            cri["cni"]["conf_dir"],
+        ]
+
+        for path in paths:
+            assert path.startswith(str(tmp_path) + "/"), path
+        assert cri["containerd"]["snapshotter"] == "overlayfs"
+        assert cri["sandbox_image"] == "evictsim.test/pause:1.0"
+        assert cri["restrict_oom_score_adj"] is True
+        assert config["debug"]["address"] == ""
+        assert config["metrics"]["address"] == ""
+
+    def test_generated_proto_up_to_date(self) -> None:
+        """The committed cri_mutating_pb2 module matches a fresh run of tests/harness/genproto.py."""
+        result = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "tests" / "harness" / "genproto.py"), "--check"],
+            capture_output=True, text=True, check=False,
+        )
+
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def test_product_never_imports_harness(self) -> None:
+        """No module of the product package imports the test harness or its mutating messages."""
+        offenders = [
+            str(path.relative_to(REPO_ROOT))
+            for path in (REPO_ROOT / "simulator").rglob("*.py")
+            if any(word in path.read_text() for word in ("import harness", "from harness", "cri_mutating"))
+        ]
+
+        assert offenders == []
+
+    def test_demo_falls_back_to_replay(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        """Without a runtime, the demo says so in one line and execs the daemon on the recorded node."""
+        spec = importlib.util.spec_from_file_location("evictsim_demo", REPO_ROOT / "scripts" / "demo.py")
+        assert spec is not None and spec.loader is not None
+        demo = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(demo)
+        executed: list[list[str]] = []
+        monkeypatch.setattr(demo, "missing_prerequisites", lambda: ["not running as root"])
+        monkeypatch.setattr(demo, "daemon_problem", lambda: None)
+        monkeypatch.setattr(demo.os, "chdir", lambda path: None)
+        monkeypatch.setattr(demo.os, "execv", lambda program, command: executed.append(command))
+
+        demo.main([])
+
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1
+        assert "no container runtime here (not running as root)" in lines[0]
+        assert len(executed) == 1
+        assert executed[0][1:5] == ["-m", "simulator", "daemon", "--replay"]
+        assert executed[0][5] == str(REPO_ROOT / "examples" / "recorded-node") + "/"
