@@ -252,7 +252,11 @@ class Sampler:
             image_fs.inodes_free = fs_info.inodes_free
             image_fs.inodes = fs_info.inodes
             _add_statfs_provenance(
-                provenance, "node.runtime.imageFs", fs_info, ("availableBytes", "capacityBytes", "inodesFree", "inodes")
+                provenance,
+                "node.runtime.imageFs",
+                fs_info,
+                ("availableBytes", "capacityBytes", "inodesFree", "inodes"),
+                with_time=False,
             )
 
         # the CRI provider has no separate containerfs: containerFs is the same object as imageFs
@@ -507,6 +511,7 @@ def _add_statfs_provenance(
     fields: Sequence[str],
     *,
     label: str | None = None,
+    with_time: bool = True,
 ) -> None:
     lookup = f"cAdvisor label {label}" if label else f"GetDirFsInfo({info.dir}): {info.resolution}"
     for field in fields:
@@ -519,7 +524,12 @@ def _add_statfs_provenance(
             fs_type=info.fs_type,
             time=info.time,
         )
-    provenance[f"{prefix}.time"] = Provenance(source="sampling time of the statfs above", time=info.time)
+    if with_time:
+        provenance[f"{prefix}.time"] = Provenance(
+            source=f"statfs({info.partition_mountpoint}) sampling time",
+            detail="the kubelet uses the time of cAdvisor's latest root-cgroup sample",
+            time=info.time,
+        )
 
 
 def _memory_stats(memory: CgroupMemory) -> MemoryStats:

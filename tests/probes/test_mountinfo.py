@@ -15,7 +15,7 @@ from simulator.errors import FsInfoError, InputError
 from simulator.probes.fsinfo import FsInfoProbe
 from simulator.probes.mountinfo import MountTable, parse_mountinfo_line, split_dev, unescape
 
-from .fakes import FakeStat, FakeStatfs
+from tests.probes.fakes import FakeStat, FakeStatfs
 
 REAL = Path(__file__).parent.parent / "data" / "real" / "mountinfo"
 HOST_NODE = REAL / "k8s-node-ubuntu-containerd-kubelet-root-on-nvme-host-mountinfo-tikv-pd.txt"

@@ -17,7 +17,7 @@ import yaml
 from simulator.errors import FsInfoError
 from simulator.probes.fsinfo import FsInfoProbe
 from simulator.probes.mountinfo import MountTable
-from .fakes import FakeStat, FakeStatfs, parse_major_minor
+from tests.probes.fakes import FakeStat, FakeStatfs, parse_major_minor
 
 VECTORS_PATH = Path(__file__).parent.parent / "data" / "probes" / "mountinfo-vectors.yaml"
 VECTORS: list[dict[str, Any]] = yaml.safe_load(VECTORS_PATH.read_text())

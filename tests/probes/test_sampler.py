@@ -26,7 +26,7 @@ from simulator.probes.pids import PidProbe
 from simulator.probes.sampler import ErrorPolicy, Sampler, StatsProvider, uses_cadvisor_stats_provider
 from simulator.snapshot import PodRef, PodStats, format_time, parse_time
 
-from .fakes import FakeStat, FakeStatfs
+from tests.probes.fakes import FakeStat, FakeStatfs
 
 DATA = Path(__file__).parent.parent / "data" / "probes"
 CASES: list[dict[str, Any]] = yaml.safe_load((DATA / "summary-node-sections.yaml").read_text())
@@ -107,6 +107,8 @@ def test_provenance_s1() -> None:
     assert "7574544 * 4096" in capacity.detail
     used = summary.provenance["node.runtime.imageFs.usedBytes"]
     assert used.source == "CRI ImageService/ImageFsInfo"
+    assert summary.provenance["node.runtime.imageFs.time"].source == "CRI ImageService/ImageFsInfo"
+    assert summary.provenance["node.fs.time"].source == "statfs(/var) sampling time"
     assert summary.provenance["node.fs.usedBytes"].detail.startswith("(f_blocks - f_bfree) * f_frsize")
     assert "node.runtime.containerFs.capacityBytes" in summary.provenance
     assert "evictsim" in summary.to_json(with_provenance=True)

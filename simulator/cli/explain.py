@@ -1,0 +1,33 @@
+"""``evictsim explain imagefs``: the kubelet's imageFs chain in numbered steps, next to what df prints."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from simulator.cli.output import add_output_option, emit
+from simulator.cli.snapshot import add_live_options, open_cri_client
+from simulator.explain import explain_image_fs, render_text
+from simulator.probes.fsinfo import FsInfoProbe
+from simulator.probes.mountinfo import MountTable
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="explain how the kubelet computes a filesystem's numbers",
+        description="Walk the kubelet's chain for a filesystem step by step, with each step's numbers, and show "
+        "what df -B1 and df -B KB print for the same filesystem.",
+    )
+    parser.add_argument("filesystem", choices=["imagefs"], help="the filesystem to explain")
+    add_live_options(parser)
+    add_output_option(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    mount_table = MountTable.from_file(args.mountinfo)
+    with open_cri_client(args) as cri:
+        explanation = explain_image_fs(cri, FsInfoProbe(mount_table))
+    emit(explanation.to_json(), args.output, lambda _document: render_text(explanation))
+    return 0
