@@ -7,8 +7,8 @@ the one before (kubernetes pkg/kubelet/eviction/helpers.go, 1.27-1.35):
 * pid.available: ``priority``, ``process_count``;
 * disk signals: ``exceeds_disk_request``, ``priority``, ``disk_above_request``.
 
-Every usage comparator puts pods without stats in the Summary first. :data:`COMPARATORS`
-lists the named comparators; :func:`rank_pods` sorts with an equivalent key tuple because
+Every usage comparator puts pods without stats in the Summary first. :func:`comparators_for`
+returns the named comparators; :func:`rank_pods` sorts with an equivalent key tuple because
 it is several times faster, and a test checks that both give the same order.
 
 Which filesystem usage counts for disk signals depends on the layout (``FS_STATS_TO_MEASURE``):
