@@ -88,7 +88,10 @@ def parse_threshold_statement(name: str, text: str, *, field: str) -> Threshold 
         try:
             percentage = parse_percentage(text)
         except ValueError as error:
-            raise ThresholdError(str(error), field=field, key=name, value=text) from error
+            raise ThresholdError(
+                f"invalid value {text!r}: {error}; expected a percentage such as 10% or 7.5%",
+                field=field, key=name, value=text,
+            ) from error
         if math.isnan(percentage):
             # NOTE: the kubelet accepts a NaN percentage and then compares against an undefined
             # integer conversion, so evictsim rejects it instead of guessing the platform result.
@@ -108,7 +111,10 @@ def parse_threshold_statement(name: str, text: str, *, field: str) -> Threshold 
     try:
         quantity = Quantity.parse(text)
     except QuantityError as error:
-        raise ThresholdError(str(error), field=field, key=name, value=text) from error
+        raise ThresholdError(
+            f"invalid value {text!r}: {error}; expected a quantity such as 100Mi or 1.5Gi, or a percentage such as 10%",
+            field=field, key=name, value=text,
+        ) from error
     if quantity.sign() <= 0:
         raise ThresholdError(
             f"eviction threshold {name} must be positive: {quantity}", field=field, key=name, value=text
@@ -173,7 +179,10 @@ def parse_minimum_reclaims(
         try:
             quantity = Quantity.parse(text)
         except QuantityError as error:
-            raise ThresholdError(str(error), field=field, key=name, value=text) from error
+            raise ThresholdError(
+                f"invalid value {text!r}: {error}; expected a quantity such as 500Mi or a percentage such as 5%",
+                field=field, key=name, value=text,
+            ) from error
         if quantity.sign() < 0:
             raise ThresholdError(
                 f"negative eviction minimum reclaim specified for {name}", field=field, key=name, value=text

@@ -43,6 +43,7 @@ __all__ = [
     "read_dropin_directory",
     "merge_patch",
     "validate_field_types",
+    "check_type_meta",
 ]
 
 API_VERSION: Final = "kubelet.config.k8s.io/v1beta1"
@@ -166,7 +167,7 @@ def _read_text(path: Path) -> str:
         raise InputError(f"cannot read file: {error}", source=str(path)) from error
 
 
-def _check_type_meta(data: dict[str, Any], source: str, *, required: bool) -> None:
+def check_type_meta(data: dict[str, Any], source: str, *, required: bool) -> None:
     """Reject a document whose apiVersion or kind is not KubeletConfiguration v1beta1."""
     api_version = data.get("apiVersion")
     kind = data.get("kind")
@@ -225,7 +226,7 @@ def read_config_file(path: str | os.PathLike[str], *, require_type_meta: bool = 
     source = str(file_path)
     value, lines = parse_document_text(_read_text(file_path), source)
     data = _as_mapping(value, source, "a KubeletConfiguration mapping")
-    _check_type_meta(data, source, required=require_type_meta)
+    check_type_meta(data, source, required=require_type_meta)
     validate_field_types(data, source)
     return ConfigDocument(data=data, source=source, lines=lines)
 
@@ -274,7 +275,7 @@ def read_dropin_directory(directory: str | os.PathLike[str]) -> tuple[list[Confi
                 f"drop-in has no apiVersion/kind: expected apiVersion {API_VERSION!r} and kind {KIND!r}",
                 source=source,
             )
-        _check_type_meta(data, source, required=True)
+        check_type_meta(data, source, required=True)
         validate_field_types({k: v for k, v in data.items() if v is not None}, source)
         documents.append(ConfigDocument(data=data, source=source, lines=lines))
     return documents, skipped

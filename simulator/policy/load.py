@@ -31,10 +31,12 @@ from simulator.policy.grammar import ThresholdError, parse_threshold_config
 from simulator.policy.kubeletconfig import (
     MODELLED_FIELDS,
     ConfigDocument,
+    check_type_meta,
     merge_patch,
     read_config_file,
     read_configz_file,
     read_dropin_directory,
+    validate_field_types,
 )
 from simulator.policy.model import ContainerGCPolicy, ImageGCPolicy, Policy
 from simulator.policy.versions import (
@@ -54,6 +56,7 @@ __all__ = [
     "default_policy",
     "add_policy_arguments",
     "policy_from_args",
+    "policy_from_kubelet_config",
 ]
 
 _THRESHOLD_MAPS = ("evictionHard", "evictionSoft", "evictionSoftGracePeriod", "evictionMinimumReclaim")
@@ -457,7 +460,10 @@ def _thresholds(builder: _Builder, enforcement: tuple[str, ...]) -> tuple:
         )
     except ThresholdError as error:
         path = f"{error.field}.{error.key}" if error.key else error.field
-        origin = builder.provenance.get(path) or builder.provenance.get(error.field, "input")
+        origin = builder.provenance.get(path)
+        if origin is None and error.field == "evictionSoftGracePeriod":
+            origin = builder.provenance.get(f"evictionSoft.{error.key}")
+        origin = origin or builder.provenance.get(error.field, "input")
         value = f" (value {error.value!r})" if error.value and error.value not in str(error) else ""
         raise InputError(f"{path}: {error}{value}", field=path, value=error.value, source=origin) from error
 
@@ -601,6 +607,22 @@ def _config_paths_from_flags(
     return config_file, config_dir
 
 
+def policy_from_kubelet_config(
+    document: Mapping[str, Any], version: str | None = None, *, source: str = "request"
+) -> Policy:
+    """Build the policy from an in-memory KubeletConfiguration, as if it were the --config file.
+
+    apiVersion and kind are optional here; when present they must be KubeletConfiguration v1beta1.
+    """
+    data = dict(document)
+    check_type_meta(data, source, required=False)
+    validate_field_types(data, source)
+    builder = _Builder(version=normalize_version(version))
+    _base_defaults(builder)
+    _apply_config_document(builder, ConfigDocument(data=data, source=source), "document")
+    return _assemble(builder)
+
+
 def default_policy(version: str | None = None) -> Policy:
     """Return the kubelet's default Linux policy for ``version`` (default: the newest, 1.35)."""
     return build_policy(PolicyInputs(kubelet_version=version))
@@ -616,7 +638,11 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
         "--config-dir", metavar="DIR", help="drop-in directory of *.conf files merged over the config, as --config-dir"
     )
     group.add_argument("--configz", metavar="FILE", help="JSON saved from /api/v1/nodes/NODE/proxy/configz")
-    group.add_argument("--flags", metavar="STRING", help='kubelet flags, e.g. "--eviction-hard=memory.available<500Mi"')
+    group.add_argument(
+        "--flags",
+        metavar="STRING",
+        help='kubelet flags as one string; write it after "=", e.g. --flags="--eviction-hard=memory.available<500Mi"',
+    )
     group.add_argument(
         "--flags-file", metavar="FILE", help="file with kubelet flags: /etc/default/kubelet, /proc/PID/cmdline, ..."
     )

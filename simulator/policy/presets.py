@@ -26,7 +26,7 @@ from simulator.policy.kubeletconfig import (
     validate_field_types,
 )
 
-__all__ = ["Preset", "PRESETS_DIRECTORY", "preset_names", "load_preset"]
+__all__ = ["Preset", "PRESETS_DIRECTORY", "preset_names", "load_preset", "preset_config"]
 
 # policies/ at the repository root; EVICTSIM_POLICIES_DIR overrides it for installed copies.
 PRESETS_DIRECTORY = Path(os.environ.get("EVICTSIM_POLICIES_DIR", Path(__file__).resolve().parents[2] / "policies"))
@@ -118,3 +118,26 @@ def dump_preset_metadata(preset: Preset) -> dict[str, Any]:
         "documentedOnly": preset.documented_only,
         "path": preset.path,
     }
+
+
+def preset_config(name: str, version: str | None = None) -> dict[str, Any]:
+    """Return a preset as one KubeletConfiguration document, with its flags folded into the fields.
+
+    Flags that set KubeletConfiguration fields replace those fields, as on the kubelet;
+    flag-only settings (root dir, container GC) are not part of the document. ``version`` is
+    accepted for symmetry with the loaders; the document does not depend on it.
+    """
+    from simulator.policy.flags import CONFIG_FLAGS, parse_flags, tokenize_flags_text
+
+    del version
+    preset = load_preset(name)
+    document: dict[str, Any] = dict(preset.document.data) if preset.document else {"apiVersion": API_VERSION, "kind": KIND}
+    if preset.flags:
+        parsed = parse_flags(tokenize_flags_text(preset.flags), source=f"preset {preset.name}")
+        config_fields = {spec.field for spec in CONFIG_FLAGS.values()}
+        for field_name, value in parsed.values.items():
+            if field_name == "featureGates":
+                document["featureGates"] = {**document.get("featureGates", {}), **value}  # type: ignore[dict-item]
+            elif field_name in config_fields:
+                document[field_name] = value
+    return document
