@@ -80,7 +80,7 @@ def register(subparsers: Any) -> None:
 
 def _add_optional_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the policy and API options from their packages."""
-    from simulator.policy import add_policy_arguments
+    from simulator.policy.load import add_policy_arguments
 
     add_policy_arguments(parser)
     try:
@@ -91,11 +91,10 @@ def _add_optional_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.policy import policy_from_args
+    from simulator.policy.load import policy_from_args
 
     configure_logging(args.log_level)
     policy = policy_from_args(args)
-    findings = _lint_findings(policy)
     source = _build_source(args, policy)
     pods = _load_pods(args)
     settings = DaemonSettings(
@@ -109,31 +108,32 @@ def run(args: argparse.Namespace) -> int:
     live_state, server = _start_api(args, policy)
     try:
         daemon = Daemon(source=source, policy=policy, settings=settings, pods=pods, live_state=live_state,
-                        lint_findings=findings)
+                        lint=_lint_function())
         return daemon.run()
     finally:
         if server is not None:
             server.stop()
 
 
-def _lint_findings(policy: Any) -> list[Any]:
+def _lint_function() -> Any:
     try:
         from simulator.policy.lint import lint_policy
     except ImportError:
-        return []
-    return list(lint_policy(policy))
+        return None
+    return lint_policy
 
 
 def _build_source(args: argparse.Namespace, policy: Any) -> Any:
     if args.replay:
         return ReplaySource(RecordedSource(args.replay))
-    from simulator.daemon.daemon import LiveSource
+    from simulator.daemon.live import LiveSource
 
     return LiveSource.open(
         endpoint=args.cri_endpoint,
         timeout_s=args.timeout,
         root_dir=args.root_dir or policy.root_dir,
         mountinfo=args.mountinfo,
+        node_name=args.node_name,
     )
 
 

@@ -129,7 +129,7 @@ class Daemon:
         pods: Sequence[Any] | None = None,
         live_state: Any = None,
         reclaimer: Any = None,
-        lint_findings: Sequence[Any] = (),
+        lint: Callable[[Any, Any], Sequence[Any]] | None = None,
         logger: Any = None,
     ) -> None:
         self.source = source
@@ -138,7 +138,9 @@ class Daemon:
         self.clock = clock
         self.pods = list(pods) if pods is not None else None
         self.live_state = live_state
-        self.lint_findings = list(lint_findings)
+        self.lint = lint
+        self._linted_layout = False
+        self._logged_findings: set[str] = set()
         self.log = logger or structlog.get_logger("evictsim.daemon").bind(component="daemon")
         if self.settings.node_name:
             self.log = self.log.bind(node=self.settings.node_name)
@@ -188,6 +190,10 @@ class Daemon:
         # the eviction manager's pass, and the garbage collectors when their periods are due
         evaluation = self.evaluator.evaluate(sample.summary, sample.time, sample.gc_inputs)
         decision = evaluation.decision
+        if not self._linted_layout:
+            # findings that depend on the filesystem layout can only be known after the first sample
+            self._linted_layout = True
+            self._log_lint_findings(layout=self.evaluator.layout)
         outcome.decision = decision
         if decision.get("ranking"):
             self.log.debug("pods_ranked", ranking=decision["ranking"])
@@ -272,6 +278,19 @@ class Daemon:
         self._tick_error = message
         self.log.error("tick_failed", error=message, exc_info=error)
 
+    def _log_lint_findings(self, *, layout: Any) -> None:
+        """Log each lint finding of the policy once, at warning or info level by its severity."""
+        if self.lint is None:
+            return
+        for finding in self.lint(self.policy, layout):
+            fields = _finding_fields(finding)
+            key = str(fields.get("id") or fields)
+            if key in self._logged_findings:
+                continue
+            self._logged_findings.add(key)
+            level = "warning" if fields.get("severity") in ("warning", "error") else "info"
+            getattr(self.log, level)("policy_lint_finding", **fields)
+
     def _publish(self, sample: Sample, decision: dict[str, Any]) -> None:
         if self.live_state is None:
             return
@@ -313,8 +332,7 @@ class Daemon:
             thresholds=[_threshold_text(t) for t in getattr(self.policy, "thresholds", ())],
             **self.settings.to_log(),
         )
-        for finding in self.lint_findings:
-            self.log.warning("policy_lint_finding", **_finding_fields(finding))
+        self._log_lint_findings(layout=None)
 
         restore = self._install_signal_handlers()
         scheduler = BackgroundScheduler(executors={"default": DaemonThreadExecutor()}, timezone=UTC)
@@ -411,6 +429,9 @@ def _threshold_text(threshold: Any) -> str:
 def _finding_fields(finding: Any) -> dict[str, Any]:
     if isinstance(finding, dict):
         return dict(finding)
+    as_dict = getattr(finding, "as_dict", None)
+    if callable(as_dict):
+        return dict(as_dict())
     if dataclasses.is_dataclass(finding):
         return dataclasses.asdict(finding)  # type: ignore[arg-type]
     return {"finding": str(finding)}

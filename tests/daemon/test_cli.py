@@ -1,0 +1,124 @@
+"""``evictsim daemon`` as a command: policy errors, replay runs and a stop signal."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "recorded-node"
+
+
+def evictsim(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "simulator", "daemon", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def json_events(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def test_invalid_policy_exits_2_with_one_line(tmp_path: Path) -> None:
+    """An unknown signal is rejected before the daemon starts, as the kubelet refuses to start."""
+    result = evictsim("--replay", str(EXAMPLE), "--no-api", "--flags=--eviction-hard=disk.available<10%")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "disk.available" in lines[0]
+    assert "daemon_started" not in result.stdout
+
+
+def test_missing_replay_path_exits_2(tmp_path: Path) -> None:
+    result = evictsim("--replay", str(tmp_path / "absent"), "--no-api")
+    assert result.returncode == 2
+    assert "not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_replay_ticks_limit() -> None:
+    result = evictsim("--replay", str(EXAMPLE), "--no-api", "--interval", "0.05", "--ticks", "4")
+    assert result.returncode == 0, result.stderr
+    events = json_events(result.stdout)
+    assert events[0]["event"] == "daemon_started"
+    assert events[0]["max_ticks"] == 4
+    assert events[-1] == {**events[-1], "event": "daemon_stopped", "reason": "tick_limit", "ticks": 4}
+    names = [event["event"] for event in events]
+    assert "image_gc_would_run" in names
+    assert "threshold_met" in names
+
+
+def test_replay_to_the_end_with_policy_file(tmp_path: Path) -> None:
+    """A KubeletConfiguration with imagefs.available<20% is met at exactly 20 % available (float32)."""
+    config = tmp_path / "kubelet.yaml"
+    config.write_text(
+        "apiVersion: kubelet.config.k8s.io/v1beta1\n"
+        "kind: KubeletConfiguration\n"
+        "evictionHard:\n"
+        "  imagefs.available: 20%\n"
+        "  nodefs.available: 10%\n"
+        "  memory.available: 100Mi\n"
+    )
+    result = evictsim("--replay", str(EXAMPLE), "--no-api", "--interval", "0.05", "--kubelet-config", str(config))
+    assert result.returncode == 0, result.stderr
+    events = json_events(result.stdout)
+    met = [e for e in events if e["event"] == "threshold_met" and e["signal"] == "imagefs.available"]
+    assert len(met) == 1
+    assert met[0]["threshold_value"] == "20%"
+    # 01-summary.json has exactly 20 % of 50 GiB available (10737418240 bytes), yet the threshold is
+    # met there: float32(0.2) is 0.2000000029..., so the kubelet's threshold is 160 bytes higher.
+    second = json.loads((EXAMPLE / "01-summary.json").read_text())["node"]["runtime"]["imageFs"]
+    assert second["availableBytes"] * 5 == second["capacityBytes"]
+    assert met[0]["threshold"] == second["availableBytes"] + 160
+    assert met[0]["observed"] == second["availableBytes"]
+    assert events[-1]["event"] == "daemon_stopped"
+    assert events[-1]["reason"] == "replay_finished"
+
+
+def test_sigterm_stops_live_daemon_without_runtime(tmp_path: Path) -> None:
+    """With no runtime the daemon keeps running (one warning) and SIGTERM stops it within a second."""
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "simulator", "daemon", "--no-api", "--interval", "0.2",
+            "--cri-endpoint", f"unix://{tmp_path / 'missing.sock'}", "--root-dir", str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert process.stdout is not None
+        seen = []
+        while "runtime_unreachable" not in seen:
+            line = process.stdout.readline()
+            assert line, process.stderr.read() if process.stderr else ""
+            seen.append(json.loads(line)["event"])
+        time.sleep(1.0)  # several more failing ticks
+        sent_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=5)
+        elapsed = time.monotonic() - sent_at
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == 0, stderr
+    assert elapsed < 1.0
+    events = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    names = seen + [event["event"] for event in events]
+    assert names.count("runtime_unreachable") == 1
+    assert events[-1]["event"] == "daemon_stopped"
+    assert events[-1]["reason"] == "SIGTERM"

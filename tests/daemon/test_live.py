@@ -1,0 +1,68 @@
+"""The daemon on the live source: a missing runtime socket, then a fake CRI server appearing."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import structlog.testing
+
+from simulator._proto.runtime.v1 import api_pb2
+from simulator.cri.client import READ_ONLY_METHODS
+from simulator.daemon.daemon import Daemon, DaemonSettings
+from simulator.daemon.live import LiveSource
+from simulator.probes.mountinfo import MountTable
+from tests.fakes.fake_cri import FakeCriServer
+
+from .helpers import FakeClock, disk_policy
+
+
+def image_fs_info(mountpoint: Path) -> api_pb2.ImageFsInfoResponse:
+    usage = api_pb2.FilesystemUsage(
+        timestamp=time.time_ns(),
+        fs_id=api_pb2.FilesystemIdentifier(mountpoint=str(mountpoint)),
+        used_bytes=api_pb2.UInt64Value(value=4096),
+        inodes_used=api_pb2.UInt64Value(value=1),
+    )
+    return api_pb2.ImageFsInfoResponse(image_filesystems=[usage])
+
+
+def test_missing_socket_then_runtime_appears(tmp_path: Path) -> None:
+    """One warning while the socket is missing; recovery and a full sample once a runtime answers."""
+    socket_link = tmp_path / "cri.sock"
+    source = LiveSource(
+        endpoint=f"unix://{socket_link}",
+        timeout_s=1.0,
+        root_dir=str(tmp_path),
+        mount_table=MountTable.from_file("/proc/self/mountinfo"),
+        node_name="test-node",
+    )
+    clock = FakeClock()
+    with structlog.testing.capture_logs() as captured, FakeCriServer() as server:
+        server.set_response("ImageFsInfo", image_fs_info(tmp_path))
+        daemon = Daemon(source=source, policy=disk_policy(), clock=clock, settings=DaemonSettings(interval_s=10))
+        daemon.tick()
+        clock.advance(10)
+        daemon.tick()
+
+        os.symlink(server.socket_path, socket_link)
+        clock.advance(10)
+        daemon.tick()
+        daemon.source.close()
+        received = server.received
+
+    names = [entry["event"] for entry in captured if entry.get("component") == "daemon"]
+    assert names.count("runtime_unreachable") == 1
+    assert names.count("runtime_still_unreachable") == 1
+    assert names.count("runtime_recovered") == 1
+    assert names.count("sample_taken") == 1
+    warning = next(entry for entry in captured if entry["event"] == "runtime_unreachable")
+    assert str(socket_link) in warning["error"]
+
+    # Only read-only methods reached the runtime.
+    assert received
+    assert all(path in READ_ONLY_METHODS for path in received), received
+    sample = next(entry for entry in captured if entry["event"] == "sample_taken")
+    statvfs = os.statvfs(tmp_path)
+    assert sample["imagefs_capacity"] == statvfs.f_blocks * statvfs.f_frsize
