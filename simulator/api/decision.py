@@ -180,23 +180,20 @@ def decide(
 
 
 def engine_victims(decision: Any) -> tuple[dict[str, str], ...]:
-    """Read the evictions of a ``simulator.engine.decision.Decision`` (or None) as plain mappings."""
+    """Read the evictions of an engine Decision, or of its JSON form as the daemon publishes it."""
     if decision is None:
         return ()
-    found = getattr(decision, "evictions", None) or ()
-    if not isinstance(found, (list, tuple)):
-        found = [found]
-    victims = []
-    for victim in found:
-        pod = getattr(victim, "pod", victim)
-        key = getattr(pod, "key", None) or str(pod)
-        victims.append(
-            {
-                "pod": str(key),
-                "reason": str(getattr(victim, "reason", "Evicted")),
-                "evictionSignal": str(getattr(victim, "signal", "") or ""),
-                "gracePeriodSeconds": str(getattr(victim, "grace_period_s", "")),
-                "message": str(getattr(victim, "message", "") or ""),
-            }
-        )
-    return tuple(victims)
+    if isinstance(decision, Mapping):
+        found = [dict(e) for e in decision.get("evictions") or ()]
+    else:
+        found = [e.to_json() for e in getattr(decision, "evictions", None) or ()]
+    return tuple(
+        {
+            "pod": str(e.get("pod", "")),
+            "reason": str(e.get("reason", "Evicted")),
+            "evictionSignal": str(e.get("signal", "")),
+            "gracePeriodSeconds": str(e.get("gracePeriodSeconds", "")),
+            "message": str(e.get("message", "")),
+        }
+        for e in found
+    )

@@ -33,7 +33,8 @@ class Sample:
     from, which what-if policy patches apply to. ``reclaimable_bytes`` is, per filesystem signal,
     what node-level reclaim would free now; ``None`` means it was not computed. ``reclaimer``
     is a ``simulator.engine.reclaim.Reclaimer`` over this sample's images and containers that
-    what-ifs may call; ``None`` models reclaim as freeing nothing.
+    what-ifs may call; ``None`` models reclaim as freeing nothing. ``image_fs_explanation`` is
+    ``simulator.explain.ImageFsExplanation.to_json()`` when the daemon computed it.
     """
 
     summary: Summary
@@ -49,6 +50,7 @@ class Sample:
     reclaimable_bytes: Mapping[Signal, int] | None = None
     node_conditions: tuple[str, ...] | None = None
     reclaimer: Any = None
+    image_fs_explanation: Mapping[str, Any] | None = None
     sequence: int = 0
     observations: Mapping[Signal, SignalObservation] = dataclasses.field(default_factory=dict)
 
@@ -67,8 +69,13 @@ class LiveState:
         self._changed = threading.Condition()
         self._subscribers: list[Subscriber] = []
         if store is not None:
-            cutoff = dt.datetime.now(dt.timezone.utc).timestamp() - self.history.retention_s
-            self.history.extend(store.load(since=cutoff))
+            self.attach_store(store)
+
+    def attach_store(self, store: SqliteHistory) -> None:
+        """Persist future points in ``store`` and load its points within the retention period."""
+        cutoff = dt.datetime.now(dt.UTC).timestamp() - self.history.retention_s
+        self.history.extend(store.load(since=cutoff))
+        self.store = store
 
     def publish(self, sample: Sample) -> Sample:
         """Make ``sample`` the latest; return it with its sequence number and observations set."""

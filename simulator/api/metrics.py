@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from simulator.api.decision import DecisionView
 from simulator.api.headroom import HeadroomInputs, node_headroom
 from simulator.api.live import Sample
+from simulator.api.reclaim import sample_reclaimable
 from simulator.signals import NodeCondition
 
 log = structlog.get_logger(__name__).bind(component="api.metrics")
@@ -73,7 +74,7 @@ class Metrics:
         sampled_at = self._last_sampled_at
         if sampled_at is None:
             return float("nan")
-        return max(0.0, (dt.datetime.now(dt.timezone.utc) - sampled_at).total_seconds())
+        return max(0.0, (dt.datetime.now(dt.UTC) - sampled_at).total_seconds())
 
     def record_request(self, rpc: str, code: str) -> None:
         self.requests.labels(rpc=rpc, code=code).inc()
@@ -99,7 +100,7 @@ class Metrics:
                 thresholds=tuple(r.threshold for r in view.thresholds),
                 image_gc_high_threshold_percent=sample.policy.image_gc.high_threshold_percent,
                 image_gc_low_threshold_percent=sample.policy.image_gc.low_threshold_percent,
-                reclaimable_bytes=dict(sample.reclaimable_bytes or {}),
+                reclaimable_bytes=sample_reclaimable(sample.reclaimable_bytes, sample.reclaimer, view.layout, sample.sampled_at),
             )
             for entry in node_headroom(view.observations, inputs, {}):
                 eviction = next((c for c in entry.crossings if c.event == "eviction"), None)

@@ -1,25 +1,27 @@
 """Re-load the live policy with a what-if override: a kubelet version, a preset and a config patch.
 
 The override applies to the KubeletConfiguration document the daemon loaded (or, when the
-daemon has none, to one rebuilt from the live Policy's fields), and the result is loaded again
-with the policy layer's loader, so a patched policy gets the same defaults and validation as a
-configuration file.
+daemon has none, to one rebuilt from the live Policy's fields), or to a preset's document,
+and the result is loaded again with ``simulator.policy.load.policy_from_kubelet_config``, so a
+patched policy gets the same defaults and validation as a configuration file.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from simulator.api.validation import check_kubelet_config_patch, check_kubelet_version, merge_patch, parse_json_object
+from simulator.api.validation import (
+    check_kubelet_config_patch,
+    check_kubelet_version,
+    merge_patch,
+    parse_json_object,
+)
 from simulator.errors import InputError
-from simulator.policy import grammar
-from simulator.policy.defaults import default_eviction_hard
-from simulator.policy.model import ImageGCPolicy, Policy, Threshold
-from simulator.policy.versions import MERGE_DEFAULT_EVICTION_SETTINGS_SINCE, at_least
-from simulator.quantity import parse_go_duration
+from simulator.policy.load import policy_from_kubelet_config
+from simulator.policy.model import Policy, Threshold
+from simulator.policy.presets import preset_config
 from simulator.signals import FsLayout, Signal
 
 
@@ -76,7 +78,7 @@ def apply_override(
         version = check_kubelet_version(kubelet_version, field=f"{field}.kubelet_version")
     document = config_document(policy, kubelet_config)
     if preset:
-        document = merge_patch(document, _preset_document(preset, version, field=f"{field}.preset"))
+        document = _preset_document(preset, version, field=f"{field}.preset")
     if patch_json:
         patch_field = f"{field}.kubelet_config_patch_json"
         patch = parse_json_object(patch_json, field=patch_field)
@@ -86,91 +88,19 @@ def apply_override(
 
 
 def _preset_document(name: str, version: str, *, field: str) -> dict[str, Any]:
-    """Return a preset's KubeletConfiguration document from the policy layer's presets."""
-    presets = _optional("simulator.policy.presets", "preset_config")
-    if presets is None:
-        raise InputError(f"{field}: presets are not available in this build (requested {name!r})", field=field, value=name)
+    """Return a preset's KubeletConfiguration document, which replaces the live one."""
     try:
-        return dict(presets(name, version=version))
+        return dict(preset_config(name, version=version))
     except InputError as error:
         raise InputError(f"{field}: {error}", field=field, value=name) from error
 
 
 def load_policy(document: Mapping[str, Any], version: str, *, field: str = "policy") -> Policy:
-    """Load a KubeletConfiguration document as a Policy for ``version``.
-
-    Uses ``simulator.policy.load.policy_from_kubelet_config`` when the policy layer provides it,
-    otherwise the built-in reading below of the fields the eviction manager and image GC use.
-    """
-    loader = _optional("simulator.policy.load", "policy_from_kubelet_config")
+    """Load a KubeletConfiguration document as a Policy for ``version`` with the policy layer's loader."""
     try:
-        if loader is not None:
-            return loader(dict(document), version=version)
-        return _load_policy_fields(document, version)
+        return policy_from_kubelet_config(dict(document), version, source=field)
     except InputError as error:
         raise InputError(f"{field}: {error}", field=error.field or field, value=error.value) from error
-
-
-def _optional(module_name: str, attribute: str) -> Callable[..., Any] | None:
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError:
-        return None
-    return getattr(module, attribute, None)
-
-
-def _load_policy_fields(document: Mapping[str, Any], version: str) -> Policy:
-    # NOTE: used only while simulator.policy.load lacks policy_from_kubelet_config; it reads the
-    # eviction and image GC fields and ignores flags, feature gates and reserved resources.
-    eviction_hard = document.get("evictionHard")
-    merge_defaults = bool(document.get("mergeDefaultEvictionSettings", False)) and at_least(
-        version, MERGE_DEFAULT_EVICTION_SETTINGS_SINCE
-    )
-    if eviction_hard is None:
-        eviction_hard = default_eviction_hard(version)
-    elif merge_defaults:
-        eviction_hard = {**default_eviction_hard(version), **eviction_hard}
-    enforce = tuple(document.get("enforceNodeAllocatable", ("pods",)))
-    thresholds = grammar.parse_threshold_config(
-        enforce,
-        eviction_hard,
-        document.get("evictionSoft"),
-        document.get("evictionSoftGracePeriod"),
-        document.get("evictionMinimumReclaim"),
-    )
-    image_gc = ImageGCPolicy(
-        high_threshold_percent=_int_field(document, "imageGCHighThresholdPercent", 85),
-        low_threshold_percent=_int_field(document, "imageGCLowThresholdPercent", 80),
-        minimum_gc_age_s=parse_go_duration(str(document.get("imageMinimumGCAge", "2m"))),
-        maximum_gc_age_s=parse_go_duration(str(document.get("imageMaximumGCAge", "0s"))),
-    )
-    if not 0 <= image_gc.low_threshold_percent < image_gc.high_threshold_percent <= 100:
-        raise InputError(
-            f"imageGCLowThresholdPercent {image_gc.low_threshold_percent} must be less than "
-            f"imageGCHighThresholdPercent {image_gc.high_threshold_percent}, both within 0-100",
-            field="imageGCLowThresholdPercent",
-            value=image_gc.low_threshold_percent,
-        )
-    return Policy(
-        kubelet_version=version,
-        thresholds=tuple(thresholds),
-        max_pod_grace_period_s=_int_field(document, "evictionMaxPodGracePeriod", 0),
-        pressure_transition_period_s=parse_go_duration(str(document.get("evictionPressureTransitionPeriod", "5m"))),
-        image_gc=image_gc,
-        enforce_node_allocatable=enforce,
-        local_storage_capacity_isolation=bool(document.get("localStorageCapacityIsolation", True)),
-        eviction_hard=dict(eviction_hard),
-        eviction_soft=dict(document.get("evictionSoft") or {}),
-        eviction_soft_grace_period=dict(document.get("evictionSoftGracePeriod") or {}),
-        eviction_minimum_reclaim=dict(document.get("evictionMinimumReclaim") or {}),
-    )
-
-
-def _int_field(document: Mapping[str, Any], key: str, default: int) -> int:
-    value = document.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{key}: expected an integer, got {value!r}", field=key, value=value)
-    return value
 
 
 def containerfs_thresholds(thresholds: tuple[Threshold, ...], layout: FsLayout) -> tuple[Threshold, ...]:

@@ -121,6 +121,9 @@ class ServerHandle:
             self.metrics_server.server_close()
         if self.socket_path and os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
+        if self.servicer.live.store is not None:
+            self.servicer.live.store.close()
+            self.servicer.live.store = None
         log.info("api_stopped", socket=self.socket_path)
 
 
@@ -132,6 +135,9 @@ def start_server(live_state: LiveState, options: ServerOptions | argparse.Namesp
         raise InputError(f"--max-message-bytes: {options.max_message_bytes} is below the minimum of 1024", field="max_message_bytes", value=options.max_message_bytes)
     if options.request_timeout <= 0:
         raise InputError(f"--request-timeout: {options.request_timeout} must be positive", field="request_timeout", value=options.request_timeout)
+
+    if options.history and live_state.store is None:
+        live_state.attach_store(SqliteHistory(options.history, retention_s=options.history_retention))
 
     metrics = metrics or Metrics()
     servicer = WhatIfServicer(

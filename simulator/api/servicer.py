@@ -26,9 +26,11 @@ from simulator.api.decision import DecisionView, decide, engine_victims
 from simulator.api.headroom import HeadroomInputs, node_headroom
 from simulator.api.live import LiveState, Sample
 from simulator.api.policy_adapter import apply_override, config_document
+from simulator.api.reclaim import sample_reclaimable
 from simulator.api.trend import Trend, fit_trend, given_trend
-from simulator.api.whatif import apply_what_if, PolicyChange
+from simulator.api.whatif import PolicyChange, apply_what_if
 from simulator.errors import InputError
+from simulator.policy.fields import is_known_field
 from simulator.signals import Signal
 from simulator.snapshot import format_time
 
@@ -106,7 +108,7 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
         options: ServicerOptions | None = None,
         *,
         on_request: Callable[[str, str], None] | None = None,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.live = live
         self.options = options or ServicerOptions()
@@ -205,7 +207,7 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
             thresholds=tuple(r.threshold for r in view.thresholds),
             image_gc_high_threshold_percent=policy.image_gc.high_threshold_percent,
             image_gc_low_threshold_percent=policy.image_gc.low_threshold_percent,
-            reclaimable_bytes=dict(sample.reclaimable_bytes or {}),
+            reclaimable_bytes=sample_reclaimable(sample.reclaimable_bytes, sample.reclaimer, view.layout, sample.sampled_at),
             image_gc_enabled=policy.image_gc.high_threshold_percent < 100,
         )
         trends = self._trends(view, window, {s: request.rate_per_second[s.value] for s in rates})
@@ -233,7 +235,7 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
         sample = self._sample()
         started = time.monotonic()
         tokens = validation.parse_json_pointer(request.pointer, field="pointer")
-        if not tokens or tokens[0] not in validation.KUBELET_CONFIG_FIELDS:
+        if not tokens or not is_known_field(tokens[0]):
             raise InputError(
                 f"pointer: {request.pointer!r} does not name a KubeletConfiguration field "
                 "(for example /evictionHard/imagefs.available)",
@@ -309,9 +311,16 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
     @_rpc
     def ExplainImageFs(self, request: pb.ExplainImageFsRequest, context: grpc.ServicerContext) -> pb.ImageFsExplanation:
         sample = self._sample()
-        view = self.live_decision(sample)
-        steps = explain_image_fs(sample, view)
-        response = pb.ImageFsExplanation(detail=convert.to_struct({"steps": steps}))
+        if sample.image_fs_explanation is not None:
+            explanation = dict(sample.image_fs_explanation)
+            steps = [
+                {"step": f"{s.get('step')}. {s.get('title', '')}", "value": str(s.get("text", "")), "source": json.dumps(s.get("values", {}))}
+                for s in explanation.get("steps", [])
+            ]
+        else:
+            explanation = {"steps": explain_image_fs(sample, self.live_decision(sample))}
+            steps = explanation["steps"]
+        response = pb.ImageFsExplanation(detail=convert.to_struct(explanation))
         for step in steps:
             response.steps.add(step=step["step"], value=step["value"], source=step["source"])
         return response

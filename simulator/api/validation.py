@@ -12,38 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from simulator.errors import InputError
+from simulator.policy.fields import is_known_field
 from simulator.policy.versions import normalize_version
-
-# Top-level fields of KubeletConfiguration (kubelet.config.k8s.io/v1beta1, Kubernetes 1.35).
-KUBELET_CONFIG_FIELDS: frozenset[str] = frozenset(
-    """
-    apiVersion kind enableServer staticPodPath podLogsDir syncFrequency fileCheckFrequency
-    httpCheckFrequency staticPodURL staticPodURLHeader address port readOnlyPort tlsCertFile
-    tlsPrivateKeyFile tlsCipherSuites tlsMinVersion rotateCertificates serverTLSBootstrap
-    authentication authorization registryPullQPS registryBurst imagePullCredentialsVerificationPolicy
-    preloadedImagesVerificationAllowlist eventRecordQPS eventBurst enableDebuggingHandlers
-    enableContentionProfiling healthzPort healthzBindAddress oomScoreAdj clusterDomain clusterDNS
-    streamingConnectionIdleTimeout nodeStatusUpdateFrequency nodeStatusReportFrequency nodeLeaseDurationSeconds
-    imageMinimumGCAge imageMaximumGCAge imageGCHighThresholdPercent imageGCLowThresholdPercent
-    volumeStatsAggPeriod kubeletCgroups systemCgroups cgroupRoot cgroupsPerQOS cgroupDriver cpuManagerPolicy
-    singleProcessOOMKill cpuManagerPolicyOptions cpuManagerReconcilePeriod memoryManagerPolicy
-    topologyManagerPolicy topologyManagerScope topologyManagerPolicyOptions qosReserved runtimeRequestTimeout
-    hairpinMode maxPods podCIDR podPidsLimit resolvConf runOnce cpuCFSQuota cpuCFSQuotaPeriod
-    nodeStatusMaxImages maxOpenFiles contentType kubeAPIQPS kubeAPIBurst serializeImagePulls
-    maxParallelImagePulls evictionHard evictionSoft evictionSoftGracePeriod evictionPressureTransitionPeriod
-    evictionMaxPodGracePeriod evictionMinimumReclaim mergeDefaultEvictionSettings podsPerCore
-    enableControllerAttachDetach protectKernelDefaults makeIPTablesUtilChains iptablesMasqueradeBit
-    iptablesDropBit featureGates failSwapOn memorySwap containerLogMaxSize containerLogMaxFiles
-    containerLogMaxWorkers containerLogMonitorInterval configMapAndSecretChangeDetectionStrategy
-    systemReserved kubeReserved reservedSystemCPUs showHiddenMetricsForVersion systemReservedCgroup
-    kubeReservedCgroup enforceNodeAllocatable allowedUnsafeSysctls volumePluginDir providerID
-    kernelMemcgNotification logging enableSystemLogHandler enableSystemLogQuery shutdownGracePeriod
-    shutdownGracePeriodCriticalPods shutdownGracePeriodByPodPriority crashLoopBackOff reservedMemory
-    enableProfilingHandler enableDebugFlagsHandler seccompDefault memoryThrottlingFactor registerWithTaints
-    registerNode tracing localStorageCapacityIsolation containerRuntimeEndpoint imageServiceEndpoint
-    failCgroupV1 userNamespaces
-    """.split()
-)
 
 # Map-valued fields whose keys must be eviction signals.
 SIGNAL_MAP_FIELDS: frozenset[str] = frozenset(
@@ -74,7 +44,7 @@ def parse_json_object(text: str, *, field: str) -> dict[str, Any]:
 def check_kubelet_config_patch(patch: Mapping[str, Any], *, field: str) -> None:
     """Reject unknown top-level fields and non-object signal maps in a KubeletConfiguration patch."""
     for key, value in patch.items():
-        if key not in KUBELET_CONFIG_FIELDS:
+        if not is_known_field(key):
             raise InputError(
                 f"{field}: unknown KubeletConfiguration field {key!r} (field names are camelCase, "
                 "for example evictionHard)",
@@ -161,7 +131,7 @@ def check_kubelet_version(text: str, *, field: str) -> str:
         raise InputError(f"{field}: {error}", field=field, value=text) from error
 
 
-def check_range(value: int | float, *, field: str, minimum: float, maximum: float, unit: str = "") -> None:
+def check_range(value: float, *, field: str, minimum: float, maximum: float, unit: str = "") -> None:
     """Raise InputError unless minimum <= value <= maximum (and finite)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise InputError(f"{field}: {value} is not a finite number", field=field, value=value)

@@ -15,6 +15,7 @@ from typing import Any
 from simulator.api.decision import DecisionView, decide, detect_layout, engine_victims
 from simulator.api.live import Sample
 from simulator.api.policy_adapter import apply_override
+from simulator.api.reclaim import private_reclaimer
 from simulator.engine.eviction import ManagerState, synchronize
 from simulator.errors import InputError
 from simulator.pods import PodSpec
@@ -300,10 +301,11 @@ def _with_engine_pass(
     """
     state = ManagerState()
     now = sample.sampled_at
-    engine_decision, state = synchronize(summary, list(pods) or None, policy, state, now, sample.reclaimer, layout=layout)
+    reclaimer = private_reclaimer(sample.reclaimer)
+    engine_decision, state = synchronize(summary, list(pods) or None, policy, state, now, reclaimer, layout=layout)
     if elapsed_s > 0 and not engine_decision.evictions:
         later = now + dt.timedelta(seconds=elapsed_s)
-        engine_decision, state = synchronize(summary, list(pods) or None, policy, state, later, sample.reclaimer, layout=layout)
+        engine_decision, state = synchronize(summary, list(pods) or None, policy, state, later, reclaimer, layout=layout)
     return dataclasses.replace(decision, victims=engine_victims(engine_decision), engine=engine_decision.to_json())
 
 

@@ -19,7 +19,7 @@ from simulator.snapshot import Summary
 DATA = Path(__file__).resolve().parent.parent / "data"
 # A minikube node on Kubernetes 1.35 with containerd 2.2: one filesystem for everything.
 REAL_SUMMARY = DATA / "real" / "summary" / "minikube-k8s1.35-containerd2.2-newrelic.json"
-SAMPLED_AT = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+SAMPLED_AT = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def load_summary(path: Path = REAL_SUMMARY) -> Summary:
