@@ -5,7 +5,8 @@ As root with containerd installed, this starts a private containerd in a tempora
 (its root on a small loop-mounted ext4, the kubelet root dir on another), imports demo images,
 runs a few host-network pods, and then runs
 
-    python3 -m simulator daemon --cri-endpoint unix://<tmp>/containerd.sock --root-dir <tmp>/kubelet --interval 10
+    python3 -m simulator daemon --cri-endpoint unix://<tmp>/containerd.sock
+        --root-dir <tmp>/kubelet --interval 10
 
 One pod, ``filler``, keeps writing into its writable layer until the image filesystem is about
 90 % used, so the daemon crosses the kubelet's image GC high watermark (85 %) and the
@@ -42,7 +43,7 @@ DAEMON_STOP_TIMEOUT_S = 10.0
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 sys.path.insert(1, str(REPO_ROOT))
 
-from harness import (  # noqa: E402
+from harness import (
     ContainerdNode,
     HarnessError,
     build_sized_image,
@@ -67,8 +68,9 @@ def say(message: str) -> None:
     print(f"evictsim demo: {message}", file=sys.stderr, flush=True)
 
 
-def daemon_command(extra: list[str], *, endpoint: str | None = None, root_dir: Path | None = None,
-                   interval_s: float = 10.0) -> list[str]:
+def daemon_command(
+    extra: list[str], *, endpoint: str | None = None, root_dir: Path | None = None, interval_s: float = 10.0
+) -> list[str]:
     """Build the ``simulator daemon`` command line for a live node, or for the recording without one."""
     command = [sys.executable, "-m", "simulator", "daemon"]
     if endpoint is None:
@@ -82,7 +84,11 @@ def daemon_problem() -> str | None:
     """Return why ``simulator daemon`` cannot run yet (its last error line), or None when ``--help`` works."""
     result = subprocess.run(
         [sys.executable, "-m", "simulator", "daemon", "--help"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=60,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     if result.returncode == 0:
         return None
@@ -122,11 +128,19 @@ def populate_node(node: ContainerdNode, options: argparse.Namespace) -> None:
     import_image(node, workload)
     for name, size_mib in (("evictsim.demo/cache-warmer:1", 24), ("evictsim.demo/reports:2", 16)):
         import_image(node, build_sized_image(images_dir, name, size_mib * MIB))
-    say("imported 1 busybox workload image and 2 unused images (24 MiB and 16 MiB), which image GC could delete")
+    say(
+        "imported 1 busybox workload image and 2 unused images (24 MiB and 16 MiB) that image GC could delete"
+    )
 
     run_pod(node, "web", "demo", workload.name, write_bytes_command(12))
-    run_pod(node, "batch", "demo", workload.name, write_bytes_command(8, "/scratch/data.bin"),
-            empty_dirs={"scratch": "/scratch"})
+    run_pod(
+        node,
+        "batch",
+        "demo",
+        workload.name,
+        write_bytes_command(8, "/scratch/data.bin"),
+        empty_dirs={"scratch": "/scratch"},
+    )
     run_pod(node, "idle", "demo", workload.name, ["/bin/sleep", "2147483647"])
 
     stats = os.statvfs(node.image_fs_mount)
@@ -135,8 +149,13 @@ def populate_node(node: ContainerdNode, options: argparse.Namespace) -> None:
     # Leave (100 - target) % of the capacity available once every step is written.
     to_fill = available - capacity * (100 - options.fill_target_percent) // 100
     steps = max(0, to_fill // (options.fill_step_mib * MIB))
-    run_pod(node, "filler", "demo", workload.name,
-            fill_command(step_mib=options.fill_step_mib, steps=steps, pause_s=options.fill_pause))
+    run_pod(
+        node,
+        "filler",
+        "demo",
+        workload.name,
+        fill_command(step_mib=options.fill_step_mib, steps=steps, pause_s=options.fill_pause),
+    )
     say(
         f"pods web (12 MiB in its writable layer), batch (8 MiB in an emptyDir), idle, and filler "
         f"({steps} x {options.fill_step_mib} MiB, one every {options.fill_pause} s, towards "
@@ -157,12 +176,16 @@ def run_live(options: argparse.Namespace, extra: list[str]) -> int:
         except HarnessError as error:
             say(f"containerd failed to start ({error}); running the daemon on the recorded node instead")
             return run_replay(extra)
-        say(f"containerd {node.endpoint} is running (pid {node.pid}); image filesystem {node.image_fs.device} "
-            f"at {node.image_fs_mount}, kubelet root {node.node_fs.device} at {node.kubelet_root}")
+        say(
+            f"containerd is serving {node.endpoint} (pid {node.pid}) with its image filesystem on "
+            f"{node.image_fs.device} at {node.image_fs_mount} and the kubelet root on "
+            f"{node.node_fs.device} at {node.kubelet_root}"
+        )
         populate_node(node, options)
 
-        command = daemon_command(extra, endpoint=node.endpoint, root_dir=node.kubelet_root,
-                                 interval_s=options.interval)
+        command = daemon_command(
+            extra, endpoint=node.endpoint, root_dir=node.kubelet_root, interval_s=options.interval
+        )
         problem = daemon_problem()
         if problem is not None:
             say(f"the daemon cannot run yet ({problem}); it would run: {shlex.join(command)}")
@@ -199,12 +222,26 @@ def parse_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         split = argv.index("--")
         argv, extra = argv[:split], argv[split + 1 :]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--interval", type=float, default=10.0,
-                        help="seconds between daemon samples (default: 10, the kubelet's eviction monitoring period)")
-    parser.add_argument("--fill-target-percent", type=int, default=90, choices=range(1, 100), metavar="1-99",
-                        help="image filesystem usage in percent the filler pod writes towards (default: 90)")
-    parser.add_argument("--fill-step-mib", type=int, default=8, help="MiB the filler pod writes per step (default: 8)")
-    parser.add_argument("--fill-pause", type=int, default=15, help="seconds between the filler pod's steps (default: 15)")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=10.0,
+        help="seconds between daemon samples (default: 10, the kubelet's eviction monitoring period)",
+    )
+    parser.add_argument(
+        "--fill-target-percent",
+        type=int,
+        default=90,
+        choices=range(1, 100),
+        metavar="1-99",
+        help="image filesystem usage in percent the filler pod writes towards (default: 90)",
+    )
+    parser.add_argument(
+        "--fill-step-mib", type=int, default=8, help="MiB the filler pod writes per step (default: 8)"
+    )
+    parser.add_argument(
+        "--fill-pause", type=int, default=15, help="seconds between the filler pod's steps (default: 15)"
+    )
     parser.add_argument("--replay", action="store_true", help="skip containerd and replay the recorded node")
     return parser.parse_args(argv), extra
 
@@ -216,8 +253,10 @@ def main(argv: list[str] | None = None) -> int:
 
     reasons = missing_prerequisites()
     if reasons:
-        say(f"no container runtime here ({'; '.join(reasons)}); running the daemon on the recorded node "
-            f"in {RECORDED_NODE.relative_to(REPO_ROOT)}/ instead")
+        say(
+            f"no container runtime here ({'; '.join(reasons)}); running the daemon on the recorded node "
+            f"in {RECORDED_NODE.relative_to(REPO_ROOT)}/ instead"
+        )
         return run_replay(extra)
     return run_live(options, extra)
 

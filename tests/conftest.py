@@ -5,7 +5,7 @@ loop-mounted ext4 (the image filesystem) next to a second one used as the kubele
 (the node filesystem), with the busybox pause image imported. ``containerd_node_factory``
 (function scope) starts extra nodes for tests that fill a filesystem and must not disturb
 the shared one. Both skip only when the machine cannot run containerd (not root, or a
-binary is missing); any other start failure is a test error with containerd's log tail.
+binary is missing). Any other start failure is a test error that shows containerd's log tail.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
-from harness.containerd import ContainerdNode, missing_prerequisites  # noqa: E402
+from harness.containerd import ContainerdNode, missing_prerequisites
 
 NODE_FIXTURES = ("containerd_node", "containerd_node_factory")
 
@@ -40,7 +40,7 @@ def _skip_unless_containerd_can_run() -> None:
 
 @pytest.fixture(scope="session")
 def containerd_node() -> Iterator[ContainerdNode]:
-    """A running containerd shared by the whole session; tests must remove the pods they create."""
+    """A running containerd shared by the whole session. Tests must remove the pods they create."""
     _skip_unless_containerd_can_run()
     node = ContainerdNode.start()
     try:
@@ -51,7 +51,10 @@ def containerd_node() -> Iterator[ContainerdNode]:
 
 @pytest.fixture
 def containerd_node_factory() -> Iterator[Callable[..., ContainerdNode]]:
-    """Start private nodes on demand (keyword arguments go to ``ContainerdNode.start``); stop them after the test."""
+    """Start private nodes on demand and stop them after the test.
+
+    Keyword arguments of the returned callable go to ``ContainerdNode.start``.
+    """
     _skip_unless_containerd_can_run()
     nodes: list[ContainerdNode] = []
 

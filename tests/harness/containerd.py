@@ -16,14 +16,16 @@ import signal
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import grpc
-from google.protobuf.message import Message
 import structlog
+from google.protobuf.message import Message
 
+from harness.cri_mutator import CriMutator
+from harness.images import build_pause_image, import_image
 from harness.loopfs import MIB, HarnessError, LoopFilesystem, overlay_mount_works, run_command
 from harness.mounts import mounts_under, unmount_all_under
 
@@ -43,7 +45,7 @@ STOP_TIMEOUT_S = 10.0
 
 
 def missing_prerequisites() -> list[str]:
-    """Return why a containerd node cannot start here (empty when it can): root, binaries, loop support."""
+    """Return the reasons a containerd node cannot start here, or an empty list when it can."""
     reasons: list[str] = []
     if os.geteuid() != 0:
         reasons.append("not running as root (loop mounts and containerd need it)")
@@ -193,7 +195,7 @@ def _terminate_pids(pids: list[int], *, timeout_s: float) -> None:
 
 @dataclass
 class ContainerdNode:
-    """A running private containerd with its loop filesystems; build it with ``ContainerdNode.start``.
+    """A running private containerd with its loop filesystems, built by ``ContainerdNode.start``.
 
     ``root`` is containerd's root dir and equals ``image_fs_mount``, so every snapshot and content
     blob lands on the image filesystem's loop device. ``kubelet_root`` is the other loop
@@ -211,7 +213,6 @@ class ContainerdNode:
     config_path: Path
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
-    started_pod_sandboxes: list[str] = field(default_factory=list)
 
     # --- construction --------------------------------------------------------------------------
 
@@ -248,7 +249,9 @@ class ContainerdNode:
             )
             snapshotter = "overlayfs" if overlay_mount_works(image_fs.mountpoint) else "native"
             if snapshotter != "overlayfs":
-                log.warning("overlay_probe_failed", fallback_snapshotter=snapshotter, path=str(image_fs.mountpoint))
+                log.warning(
+                    "overlay_probe_failed", fallback_snapshotter=snapshotter, path=str(image_fs.mountpoint)
+                )
             state = base / "state"
             cni_dir = base / "cni"
             for directory in (state, cni_dir / "bin", cni_dir / "net.d", node_fs.mountpoint / "pods"):
@@ -279,8 +282,6 @@ class ContainerdNode:
             )
             node._launch()
             if import_pause_image:
-                from harness.images import build_pause_image, import_image
-
                 import_image(node, build_pause_image(base / "images", sandbox_image))
         except BaseException:
             if node is not None:
@@ -314,8 +315,8 @@ class ContainerdNode:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise HarnessError(
-                    f"containerd exited with code {self.process.returncode} during start; "
-                    f"log {self.log_path}: {self.log_tail()}"
+                    f"containerd exited with code {self.process.returncode} during start. "
+                    f"Last lines of {self.log_path}: {self.log_tail()}"
                 )
             if self.socket_path.exists():
                 try:
@@ -325,8 +326,8 @@ class ContainerdNode:
                     last_error = f"{error.code().name}: {error.details()}"
             time.sleep(0.1)
         raise HarnessError(
-            f"containerd did not answer CRI Version within {START_TIMEOUT_S} s ({last_error}); "
-            f"log {self.log_path}: {self.log_tail()}"
+            f"timed out after {START_TIMEOUT_S} s waiting for containerd to serve CRI Version "
+            f"(last error: {last_error}). Last lines of {self.log_path}: {self.log_tail()}"
         )
 
     # --- access --------------------------------------------------------------------------------
@@ -387,10 +388,12 @@ class ContainerdNode:
         )
 
     def channel(self) -> grpc.Channel:
-        """Open a new gRPC channel to the CRI socket; the caller closes it."""
+        """Open a new gRPC channel to the CRI socket, which the caller must close."""
         return grpc.insecure_channel(self.endpoint)
 
-    def cri_call(self, method: str, request: Message, response_type: type[ResponseT], timeout_s: float = 10.0) -> ResponseT:
+    def cri_call(
+        self, method: str, request: Message, response_type: type[ResponseT], timeout_s: float = 10.0
+    ) -> ResponseT:
         """Call one CRI method by name, such as ``"ImageService/ImageFsInfo"``, on a fresh channel."""
         with self.channel() as channel:
             stub: Any = channel.unary_unary(
@@ -437,8 +440,8 @@ class ContainerdNode:
         return found
 
     def _remove_pods_over_cri(self) -> None:
-        from harness.cri_mutator import CriMutator
-
+        if self.process is None or self.process.poll() is not None:
+            return
         try:
             with CriMutator(self.endpoint) as mutator:
                 mutator.remove_all_pods()
@@ -448,11 +451,25 @@ class ContainerdNode:
     def stop(self) -> None:
         """Stop pods over CRI, stop containerd and its shims by pid, unmount and delete everything.
 
-        Each step runs even when an earlier one failed, so a broken containerd still leaves no
-        mounts, loop devices or processes behind.
+        Each step runs even when an earlier one failed (the failure is logged), so a broken
+        containerd still leaves no processes, mounts or loop devices behind.
         """
-        if self.process is not None and self.process.poll() is None:
-            self._remove_pods_over_cri()
+        steps = (
+            ("remove_pods", self._remove_pods_over_cri),
+            ("stop_processes", self._stop_processes),
+            ("remove_cgroups", lambda: remove_cgroups(self.cgroup_root)),
+            ("unmount", lambda: unmount_all_under(self.base_dir)),
+            ("release_node_fs", self.node_fs.destroy),
+            ("release_image_fs", self.image_fs.destroy),
+            ("remove_base_dir", self._remove_base_dir),
+        )
+        for name, step in steps:
+            try:
+                step()
+            except Exception as error:  # noqa: BLE001 - later steps must still run
+                log.error("teardown_step_failed", step=name, error=str(error), base_dir=str(self.base_dir))
+
+    def _stop_processes(self) -> None:
         shims = self.shim_pids()
         if self.process is not None and self.process.poll() is None:
             _terminate_pids([self.process.pid], timeout_s=STOP_TIMEOUT_S)
@@ -463,10 +480,8 @@ class ContainerdNode:
         if shims:
             _terminate_pids(self._descendant_pids(shims), timeout_s=2.0)
             _terminate_pids(shims, timeout_s=STOP_TIMEOUT_S)
-        remove_cgroups(self.cgroup_root)
-        unmount_all_under(self.base_dir)
-        for filesystem in (self.node_fs, self.image_fs):
-            filesystem.destroy()
+
+    def _remove_base_dir(self) -> None:
         leftover = mounts_under(self.base_dir)
         if leftover:
             # Deleting through a mount would reach files outside the node, so keep the directory.
@@ -474,7 +489,7 @@ class ContainerdNode:
             return
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
-    def __enter__(self) -> ContainerdNode:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -9,7 +9,7 @@ subset (the read-only list calls used for cleanup).
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -24,7 +24,7 @@ ResponseT = TypeVar("ResponseT", bound=Message)
 
 
 class CriMutator:
-    """Mutating CRI calls over one channel; use it as a context manager to close the channel."""
+    """Mutating CRI calls over one gRPC channel, which leaving the ``with`` block closes."""
 
     def __init__(self, endpoint: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.endpoint = endpoint
@@ -35,7 +35,7 @@ class CriMutator:
         """Close the gRPC channel."""
         self._channel.close()
 
-    def __enter__(self) -> CriMutator:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -52,7 +52,7 @@ class CriMutator:
     # --- pod sandboxes -------------------------------------------------------------------------
 
     def run_pod_sandbox(self, config: mutating.PodSandboxConfig, runtime_handler: str = "") -> str:
-        """Create and start a pod sandbox; return its id."""
+        """Create and start a pod sandbox and return its id."""
         request = mutating.RunPodSandboxRequest(config=config, runtime_handler=runtime_handler)
         return self._call("RunPodSandbox", request, mutating.RunPodSandboxResponse).pod_sandbox_id
 
@@ -62,7 +62,7 @@ class CriMutator:
         self._call("StopPodSandbox", request, mutating.StopPodSandboxResponse)
 
     def remove_pod_sandbox(self, pod_sandbox_id: str) -> None:
-        """Remove a pod sandbox with its containers (their writable layers and logs' records)."""
+        """Remove a pod sandbox and its containers, with their writable layers."""
         request = mutating.RemovePodSandboxRequest(pod_sandbox_id=pod_sandbox_id)
         self._call("RemovePodSandbox", request, mutating.RemovePodSandboxResponse)
 
@@ -74,7 +74,7 @@ class CriMutator:
         config: mutating.ContainerConfig,
         sandbox_config: mutating.PodSandboxConfig,
     ) -> str:
-        """Create a container in a pod sandbox; return its id."""
+        """Create a container in a pod sandbox and return its id."""
         request = mutating.CreateContainerRequest(
             pod_sandbox_id=pod_sandbox_id, config=config, sandbox_config=sandbox_config
         )
@@ -98,7 +98,7 @@ class CriMutator:
     # --- reads used for cleanup ----------------------------------------------------------------
 
     def list_pod_sandbox_ids(self) -> list[str]:
-        """Return the ids of every pod sandbox the runtime knows."""
+        """Return the ids of every pod sandbox the runtime lists."""
         response = self._call("ListPodSandbox", api.ListPodSandboxRequest(), api.ListPodSandboxResponse)
         return [item.id for item in response.items]
 

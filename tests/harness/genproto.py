@@ -6,7 +6,7 @@ Usage (from the repository root, after `make proto` has generated the product's 
     python3 tests/harness/genproto.py --check   exit 1 when the committed module differs
 
 The test proto imports the product's subset as ``simulator/_proto/runtime/v1/api.proto``, so
-protoc sees both under the virtual paths the Python modules are imported by:
+protoc resolves both under the virtual paths the Python modules are imported by:
 ``simulator/_proto`` maps to protos/ and ``harness/_generated`` maps to tests/harness/proto/.
 The output is a message module only (``_pb2.py`` and ``.pyi``), because the harness calls
 methods by path instead of through a generated service stub.
@@ -51,7 +51,11 @@ def generate(output_dir: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 on drift")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare with the committed module instead of writing it, and exit 1 when they differ",
+    )
     options = parser.parse_args(argv)
     target_dir = TESTS_ROOT / VIRTUAL_ROOT
 

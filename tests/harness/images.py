@@ -1,6 +1,6 @@
 """Build test images as docker-archive tarballs in Python and import them into the node.
 
-A docker archive (what ``docker save`` writes) holds one uncompressed layer tar per layer, an
+A docker archive (what ``docker save`` writes) contains one uncompressed layer tar per layer, an
 image config JSON whose ``rootfs.diff_ids`` are the layers' SHA-256 digests, and a
 ``manifest.json`` naming the config, the layers and the repo tags. ``ctr images import``
 stores the layers as uncompressed blobs, so the size CRI reports for an imported image is
@@ -35,7 +35,21 @@ if TYPE_CHECKING:
 
 BUSYBOX_PATH = Path("/bin/busybox")
 # Applets linked next to busybox, so image commands can call them by name.
-BUSYBOX_APPLETS = ("sh", "sleep", "dd", "cat", "ls", "mkdir", "rm", "sync", "du", "df", "head", "echo", "true")
+BUSYBOX_APPLETS = (
+    "sh",
+    "sleep",
+    "dd",
+    "cat",
+    "ls",
+    "mkdir",
+    "rm",
+    "sync",
+    "du",
+    "df",
+    "head",
+    "echo",
+    "true",
+)
 LAYER_MTIME = 1_700_000_000
 TAR_OVERHEAD_BYTES = 16 * 1024
 IMPORT_VISIBLE_TIMEOUT_S = 15.0
@@ -197,7 +211,9 @@ def build_image(
             "WorkingDir": "/",
         },
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [{"created": "2023-11-14T22:13:20Z", "created_by": "evictsim test harness"} for _ in layers],
+        "history": [
+            {"created": "2023-11-14T22:13:20Z", "created_by": "evictsim test harness"} for _ in layers
+        ],
     }
     config_bytes = json.dumps(config, sort_keys=True).encode()
     config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
@@ -224,20 +240,24 @@ def build_pause_image(directory: Path, name: str) -> BuiltImage:
     return build_image(directory, name, [{}], entrypoint=["/bin/sleep", "2147483647"])
 
 
-def build_workload_image(directory: Path, name: str, files: Mapping[str, LayerFile] | None = None) -> BuiltImage:
-    """Build a busybox image for test containers; ``files`` adds content to its only layer."""
+def build_workload_image(
+    directory: Path, name: str, files: Mapping[str, LayerFile] | None = None
+) -> BuiltImage:
+    """Build a busybox image for test containers, with ``files`` added to its only layer."""
     return build_image(directory, name, [dict(files or {})], cmd=["/bin/sleep", "2147483647"])
 
 
 def build_sized_image(directory: Path, name: str, size_bytes: int, *, busybox: bool = False) -> BuiltImage:
-    """Build an image whose stored size is close to ``size_bytes`` (within ``TAR_OVERHEAD_BYTES``).
+    """Build an image whose stored size is within about ``TAR_OVERHEAD_BYTES`` of ``size_bytes``.
 
     One random file fills the layer, so the image occupies that much of the image filesystem.
     Without ``busybox`` the image cannot run, which suits images that only take space.
     """
     fixed = TAR_OVERHEAD_BYTES + (BUSYBOX_PATH.stat().st_size if busybox else 0)
     if size_bytes <= fixed:
-        raise ValueError(f"size_bytes={size_bytes} is too small: it must exceed {fixed} bytes of fixed overhead")
+        raise ValueError(
+            f"size_bytes={size_bytes} is too small: it must exceed {fixed} bytes of fixed overhead"
+        )
     return build_image(
         directory,
         name,
@@ -293,6 +313,6 @@ def import_image(node: ContainerdNode, image: Path | BuiltImage, *, wait_for_cri
             time.sleep(0.1)
     if pending:
         raise HarnessError(
-            f"images {', '.join(pending)} were imported with ctr, but CRI ImageStatus did not list them "
-            f"within {IMPORT_VISIBLE_TIMEOUT_S} s; see containerd's log at {node.log_path}"
+            f"timed out after {IMPORT_VISIBLE_TIMEOUT_S} s waiting for CRI ImageStatus to list "
+            f"{', '.join(pending)}, imported with ctr. See containerd's log at {node.log_path}"
         )

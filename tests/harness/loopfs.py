@@ -21,7 +21,7 @@ class HarnessError(RuntimeError):
 
 
 def run_command(args: list[str], *, timeout_s: float = 60.0) -> str:
-    """Run a command and return its stdout; raise HarnessError with its stderr on failure."""
+    """Run a command and return its stdout, or raise HarnessError with its stderr when it fails."""
     try:
         result = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as error:
@@ -64,8 +64,16 @@ class LoopFilesystem:
         # run while a test compares statfs samples.
         run_command(
             [
-                "mkfs.ext4", "-q", "-F", "-L", label, "-m", str(reserved_percent),
-                "-E", "lazy_itable_init=0,lazy_journal_init=0,nodiscard", str(backing_file),
+                "mkfs.ext4",
+                "-q",
+                "-F",
+                "-L",
+                label,
+                "-m",
+                str(reserved_percent),
+                "-E",
+                "lazy_itable_init=0,lazy_journal_init=0,nodiscard",
+                str(backing_file),
             ]
         )
         device = run_command(["losetup", "--find", "--show", str(backing_file)]).strip()
@@ -105,7 +113,9 @@ def overlay_mount_works(directory: Path) -> bool:
     options = f"lowerdir={lower},upperdir={upper},workdir={work}"
     result = subprocess.run(
         ["mount", "-t", "overlay", "overlay", "-o", options, str(merged)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     works = result.returncode == 0
     if works:

@@ -1,7 +1,6 @@
 """Read the mount table and unmount what the harness left behind.
 
-Only paths under a directory the harness created are ever unmounted, so a bug here cannot
-touch the host's own mounts.
+The harness passes only directories it created, so the host's own mounts stay untouched.
 """
 
 from __future__ import annotations
@@ -87,7 +86,7 @@ def _is_mounted(mountpoint: str) -> bool:
 
 
 def unmount_all_under(prefix: str | Path) -> list[str]:
-    """Unmount every mount at or below ``prefix``, children first; return the mountpoints handled."""
+    """Unmount every mount at or below ``prefix``, children first, and return the mountpoints handled."""
     handled: list[str] = []
     # A lazy unmount of a parent also drops its children, so re-read the table after each step.
     while True:

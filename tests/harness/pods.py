@@ -191,8 +191,13 @@ def remove_pod(node: ContainerdNode, handle: PodHandle) -> None:
         mutator.remove_pod_sandbox(handle.pod_sandbox_id)
 
 
-def wait_for_log(handle: PodHandle, container_name: str, text: str = DONE_MARKER, *, timeout_s: float = 60.0) -> None:
-    """Wait until the container's CRI log file contains ``text``; raise HarnessError on timeout."""
+def wait_for_log(
+    handle: PodHandle, container_name: str, text: str = DONE_MARKER, *, timeout_s: float = 60.0
+) -> None:
+    """Wait until the container's CRI log file contains ``text``.
+
+    Raises HarnessError when ``timeout_s`` passes first.
+    """
     path = handle.log_paths[container_name]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -202,5 +207,7 @@ def wait_for_log(handle: PodHandle, container_name: str, text: str = DONE_MARKER
         except FileNotFoundError:
             pass
         time.sleep(0.1)
-    raise HarnessError(f"container {container_name} of pod {handle.namespace}/{handle.name} did not log "
-                       f"{text!r} within {timeout_s} s (log {path})")
+    raise HarnessError(
+        f"timed out after {timeout_s} s waiting for container {container_name} of pod "
+        f"{handle.namespace}/{handle.name} to log {text!r}; its log file is {path}"
+    )

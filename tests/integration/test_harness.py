@@ -1,4 +1,4 @@
-"""The real-containerd test harness works: containerd answers CRI, images and pods behave, teardown is clean.
+"""The real-containerd test harness works: containerd serves CRI, images and pods behave, teardown is clean.
 
 Other integration tests trust these fixtures, so each property they rely on is checked here
 against the live system (CRI replies, statvfs, /proc/self/mountinfo, /proc), not against
@@ -17,7 +17,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from harness import (
     ContainerdNode,
     build_sized_image,
@@ -33,6 +32,7 @@ from harness import (
 from harness.containerd import render_config
 from harness.images import BUSYBOX_PATH, archive_repo_tags
 from harness.mounts import mounts_under, read_mounts
+
 from simulator._proto.runtime.v1 import api_pb2 as api
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -87,7 +87,9 @@ def workload_image(containerd_node: ContainerdNode) -> str:
 class TestNode:
     def test_cri_version_answers(self, containerd_node: ContainerdNode) -> None:
         """CRI Version over the node's socket reports containerd speaking CRI v1."""
-        version = containerd_node.cri_call("RuntimeService/Version", api.VersionRequest(), api.VersionResponse)
+        version = containerd_node.cri_call(
+            "RuntimeService/Version", api.VersionRequest(), api.VersionResponse
+        )
 
         assert containerd_node.endpoint == f"unix://{containerd_node.socket_path}"
         assert version.runtime_name == "containerd"
@@ -101,7 +103,7 @@ class TestNode:
         assert containerd_node.sandbox_image in names
 
     def test_root_on_image_loop_device(self, containerd_node: ContainerdNode) -> None:
-        """containerd's root and ImageFsInfo's mountpoint sit on the image loop device, not on the kubelet's."""
+        """containerd's root and ImageFsInfo's mountpoint are on the image loop device, not the kubelet's."""
         image_device = _rdev_of(containerd_node.image_fs.device)
         node_device = _rdev_of(containerd_node.node_fs.device)
         usage = _image_fs_usage(containerd_node)
@@ -132,11 +134,15 @@ class TestNode:
 
 class TestImages:
     def test_sized_image_listed_with_size(self, containerd_node: ContainerdNode) -> None:
-        """An imported random-content image is listed by CRI with the bytes the archive holds, plus the manifest."""
-        built = build_sized_image(containerd_node.base_dir / "images", "evictsim.test/harness-sized:8m", 8 * MIB)
+        """CRI lists an imported random-content image with the archive's bytes plus the manifest."""
+        built = build_sized_image(
+            containerd_node.base_dir / "images", "evictsim.test/harness-sized:8m", 8 * MIB
+        )
         import_image(containerd_node, built)
 
-        response = containerd_node.cri_call("ImageService/ListImages", api.ListImagesRequest(), api.ListImagesResponse)
+        response = containerd_node.cri_call(
+            "ImageService/ListImages", api.ListImagesRequest(), api.ListImagesResponse
+        )
         listed = [image for image in response.images if built.name in image.repo_tags]
 
         assert len(listed) == 1
@@ -144,20 +150,25 @@ class TestImages:
         assert abs(built.content_bytes - 8 * MIB) <= 16 * 1024
 
     def test_unpacked_image_counts_in_image_fs(self, containerd_node: ContainerdNode) -> None:
-        """Unpacking an image into the overlayfs snapshotter raises ImageFsInfo used_bytes by about its size."""
+        """Unpacking an image into the overlayfs snapshotter raises ImageFsInfo used_bytes by its size."""
         before = _image_fs_usage(containerd_node).used_bytes.value
-        built = build_sized_image(containerd_node.base_dir / "images", "evictsim.test/harness-sized:6m", 6 * MIB)
+        built = build_sized_image(
+            containerd_node.base_dir / "images", "evictsim.test/harness-sized:6m", 6 * MIB
+        )
         import_image(containerd_node, built)
 
         grew = _wait_until(
-            lambda: _image_fs_usage(containerd_node).used_bytes.value - before >= 6 * MIB - 64 * 1024, STATS_WAIT_S
+            lambda: _image_fs_usage(containerd_node).used_bytes.value - before >= 6 * MIB - 64 * 1024,
+            STATS_WAIT_S,
         )
 
         assert grew, f"used_bytes {before} -> {_image_fs_usage(containerd_node).used_bytes.value}"
 
     def test_import_by_path_waits_for_cri(self, containerd_node: ContainerdNode) -> None:
         """Importing an archive by path waits until CRI lists every repo tag named in its manifest.json."""
-        built = build_sized_image(containerd_node.base_dir / "images", "evictsim.test/harness-by-path:1", 1 * MIB)
+        built = build_sized_image(
+            containerd_node.base_dir / "images", "evictsim.test/harness-by-path:1", 1 * MIB
+        )
         import_image(containerd_node, built.archive_path)
 
         request = api.ImageStatusRequest(image=api.ImageSpec(image=built.name))
@@ -166,7 +177,9 @@ class TestImages:
         assert archive_repo_tags(built.archive_path) == [built.name]
         assert status.HasField("image")
 
-    def test_workload_image_carries_busybox(self, containerd_node: ContainerdNode, workload_image: str) -> None:
+    def test_workload_image_carries_busybox(
+        self, containerd_node: ContainerdNode, workload_image: str
+    ) -> None:
         """The workload image is listed by CRI and is at least as large as the busybox binary it ships."""
         request = api.ImageStatusRequest(image=api.ImageSpec(image=workload_image))
         status = containerd_node.cri_call("ImageService/ImageStatus", request, api.ImageStatusResponse)
@@ -176,16 +189,22 @@ class TestImages:
 
 
 class TestPods:
-    def test_host_network_pod_writes_layer(self, containerd_node: ContainerdNode, workload_image: str) -> None:
+    def test_host_network_pod_writes_layer(
+        self, containerd_node: ContainerdNode, workload_image: str
+    ) -> None:
         """A host-network pod runs, writes 4 MiB into its writable layer, and CRI stats report it."""
         handle = run_pod(containerd_node, "writer", "harness", workload_image, write_bytes_command(4))
         try:
             wait_for_log(handle, "main")
             container_id = handle.container_ids["main"]
 
-            reported = _wait_until(lambda: _writable_layer_bytes(containerd_node, container_id) >= 4 * MIB, STATS_WAIT_S)
+            reported = _wait_until(
+                lambda: _writable_layer_bytes(containerd_node, container_id) >= 4 * MIB, STATS_WAIT_S
+            )
             request = api.ContainerStatusRequest(container_id=container_id, verbose=True)
-            status = containerd_node.cri_call("RuntimeService/ContainerStatus", request, api.ContainerStatusResponse)
+            status = containerd_node.cri_call(
+                "RuntimeService/ContainerStatus", request, api.ContainerStatusResponse
+            )
             pid = json.loads(status.info["info"])["pid"]
 
             assert reported, f"writable layer {_writable_layer_bytes(containerd_node, container_id)} bytes"
@@ -196,7 +215,7 @@ class TestPods:
             remove_pod(containerd_node, handle)
 
     def test_pod_carries_kubelet_labels(self, containerd_node: ContainerdNode, workload_image: str) -> None:
-        """Sandbox and container carry the kubelet's pod labels; the container's log path is on the node fs."""
+        """Sandbox and container carry the kubelet's pod labels, and the container log is on the node fs."""
         handle = run_pod(containerd_node, "labelled", "harness", workload_image, ["/bin/sleep", "3600"])
         try:
             sandboxes = containerd_node.cri_call(
@@ -204,8 +223,12 @@ class TestPods:
             )
             sandbox = next(item for item in sandboxes.items if item.id == handle.pod_sandbox_id)
             request = api.ContainerStatusRequest(container_id=handle.container_ids["main"])
-            status = containerd_node.cri_call("RuntimeService/ContainerStatus", request, api.ContainerStatusResponse)
-            expected_log = containerd_node.kubelet_root / "pods" / f"harness_labelled_{handle.uid}" / "main" / "0.log"
+            status = containerd_node.cri_call(
+                "RuntimeService/ContainerStatus", request, api.ContainerStatusResponse
+            )
+            expected_log = (
+                containerd_node.kubelet_root / "pods" / f"harness_labelled_{handle.uid}" / "main" / "0.log"
+            )
 
             assert sandbox.metadata.name == "labelled"
             assert sandbox.labels["io.kubernetes.pod.name"] == "labelled"
@@ -220,7 +243,7 @@ class TestPods:
             remove_pod(containerd_node, handle)
 
     def test_empty_dir_lands_on_node_fs(self, containerd_node: ContainerdNode, workload_image: str) -> None:
-        """Data written to an emptyDir mount appears under the kubelet's pods/<uid>/volumes path, not in the layer."""
+        """Data written to an emptyDir lands in the kubelet's pods/<uid>/volumes path, not in the layer."""
         command = write_bytes_command(2, "/scratch/fill.bin")
         handle = run_pod(
             containerd_node, "scratch", "harness", workload_image, command, empty_dirs={"scratch": "/scratch"}
@@ -235,7 +258,9 @@ class TestPods:
         finally:
             remove_pod(containerd_node, handle)
 
-    def test_removed_pod_leaves_no_sandbox(self, containerd_node: ContainerdNode, workload_image: str) -> None:
+    def test_removed_pod_leaves_no_sandbox(
+        self, containerd_node: ContainerdNode, workload_image: str
+    ) -> None:
         """remove_pod stops and removes the sandbox and its containers."""
         handle = run_pod(containerd_node, "shortlived", "harness", workload_image, ["/bin/sleep", "3600"])
         remove_pod(containerd_node, handle)
@@ -283,7 +308,10 @@ def test_teardown_leaves_nothing_behind() -> None:
     assert mounts_under(node.base_dir) == []
     assert not any(str(node.base_dir) in entry.mountpoint for entry in read_mounts())
     for pid in [containerd_pid, *shims]:
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:3]
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:3]
+        )
     assert _loop_devices_for(node.image_fs.backing_file) == ""
     assert _loop_devices_for(node.node_fs.backing_file) == ""
     assert not node.base_dir.exists()
@@ -357,7 +385,9 @@ class TestWithoutRuntime:
         """The committed cri_mutating_pb2 module matches a fresh run of tests/harness/genproto.py."""
         result = subprocess.run(
             [sys.executable, str(REPO_ROOT / "tests" / "harness" / "genproto.py"), "--check"],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
 
         assert result.returncode == 0, result.stdout + result.stderr
@@ -372,8 +402,10 @@ class TestWithoutRuntime:
 
         assert offenders == []
 
-    def test_demo_falls_back_to_replay(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-        """Without a runtime, the demo says so in one line and execs the daemon on the recorded node."""
+    def test_demo_falls_back_to_replay(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Without a runtime, the demo prints the reason in one line and replays the recorded node."""
         spec = importlib.util.spec_from_file_location("evictsim_demo", REPO_ROOT / "scripts" / "demo.py")
         assert spec is not None and spec.loader is not None
         demo = importlib.util.module_from_spec(spec)
