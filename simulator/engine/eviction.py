@@ -388,53 +388,11 @@ def _first_limit_format(spec: PodSpec, resource: str) -> str:
 
 
 def containerfs_thresholds(thresholds: Sequence[Threshold], layout: FsLayout) -> tuple[list[Threshold], list[str]]:
-    """Return the thresholds with containerfs copies for ``layout``, and notes on replaced entries.
+    """Return the thresholds with containerfs copies for ``layout``, and the kubelet's logged errors."""
+    from simulator.policy.containerfs import synthesize_containerfs_thresholds
 
-    Uses the policy layer's synthesis; see simulator.policy for the copy rules.
-    """
-    try:
-        from simulator.policy.containerfs import synthesize_containerfs_thresholds
-    except ImportError:
-        try:
-            from simulator.policy.model import synthesize_containerfs_thresholds  # type: ignore[attr-defined,no-redef]
-        except ImportError:
-            # TODO: drop this fallback once the policy layer ships the synthesis.
-            synthesize_containerfs_thresholds = _fallback_containerfs  # type: ignore[assignment]
-    result = synthesize_containerfs_thresholds(tuple(thresholds), layout)
-    notes: list[str] = []
-    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], (list, tuple)) and (
-        not result[1] or isinstance(result[1][0], str)
-    ):
-        synthesized, warnings = result
-        notes.extend(str(w) for w in warnings)
-    else:
-        synthesized = result
-    return list(synthesized), notes
-
-
-def _fallback_containerfs(thresholds: Sequence[Threshold], layout: FsLayout) -> tuple[list[Threshold], list[str]]:
-    """Copy nodefs (single, split) or imagefs (dedicated-imagefs) thresholds to containerfs.
-
-    User containerfs entries are replaced, with a note, as the kubelet logs and ignores them.
-    A source that does not exist yields no copy (the kubelet's empty copy is never met).
-    """
-    source_of = {
-        Signal.CONTAINERFS_AVAILABLE: Signal.IMAGEFS_AVAILABLE if layout == FsLayout.DEDICATED_IMAGEFS else Signal.NODEFS_AVAILABLE,
-        Signal.CONTAINERFS_INODES_FREE: Signal.IMAGEFS_INODES_FREE if layout == FsLayout.DEDICATED_IMAGEFS else Signal.NODEFS_INODES_FREE,
-    }
-    notes = [
-        f"found {t.signal.value} for {'hard' if t.hard else 'soft'} eviction; ignored, containerfs thresholds are copied"
-        for t in thresholds
-        if t.signal in CONTAINERFS_SIGNALS
-    ]
-    kept = [t for t in thresholds if t.signal not in CONTAINERFS_SIGNALS]
-    copies: list[Threshold] = []
-    for target, source in source_of.items():
-        for hard in (True, False):
-            matching = [t for t in kept if t.signal == source and t.hard == hard]
-            if matching:
-                copies.append(dataclasses.replace(matching[-1], signal=target, text=""))
-    return kept + copies, notes
+    synthesized, errors = synthesize_containerfs_thresholds(thresholds, layout)
+    return list(synthesized), [f"containerfs thresholds: {error}" for error in errors]
 
 
 # ---------------------------------------------------------------------------------------------
