@@ -5,9 +5,9 @@ The chain follows the kubelet's CRI stats provider (``ImageFsStats``) and cAdvis
 device major:minor -> partition in the mount table read at start -> ``statfs`` of the partition
 mountpoint -> capacity and available.
 
-The ``df`` figures follow GNU coreutils df (checked against coreutils 9.1): Size is f_blocks, Used
-is f_blocks - f_bfree, Avail is f_bavail, each times f_frsize and rounded up to the block unit
-(``-B KB`` means 1000-byte units), and Use% is used / (used + avail), rounded up.
+The ``df`` figures follow GNU coreutils df, checked against coreutils 9.1. Size is f_blocks, Used
+is f_blocks - f_bfree and Avail is f_bavail, each times f_frsize and rounded up to the block unit
+(``-B KB`` means 1000-byte units). Use% is used / (used + avail), rounded up.
 """
 
 from __future__ import annotations
@@ -50,13 +50,21 @@ class DfLine:
         }
 
     def render(self) -> str:
-        """The line as df prints it: sizes with a ``kB`` suffix for ``-B KB``, none for ``-B1``."""
+        """Format the line as df prints it: sizes with a ``kB`` suffix for ``-B KB``, none for ``-B1``."""
         suffix = "" if self.unit_bytes == 1 else "kB"
         header = f"{'1B' if self.unit_bytes == 1 else '1kB'}-blocks"
         table = _align_columns(
             ["Filesystem", header, "Used", "Available", "Use%", "Mounted on"],
-            [[self.filesystem, f"{self.size}{suffix}", f"{self.used}{suffix}", f"{self.available}{suffix}",
-              f"{self.use_percent}%", self.mounted_on]],
+            [
+                [
+                    self.filesystem,
+                    f"{self.size}{suffix}",
+                    f"{self.used}{suffix}",
+                    f"{self.available}{suffix}",
+                    f"{self.use_percent}%",
+                    self.mounted_on,
+                ]
+            ],
         )
         return f"$ df -B{self.unit if self.unit_bytes == 1 else ' ' + self.unit} {self.mounted_on}\n{table}"
 
@@ -68,7 +76,7 @@ def _align_columns(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def df_line(info: DirFsInfo, *, unit: str, unit_bytes: int, filesystem: str) -> DfLine:
-    """What GNU df prints for the statfs sample in ``info``, in ``unit_bytes`` units rounded up."""
+    """Compute what GNU df prints for the statfs sample in ``info``, in ``unit_bytes`` units rounded up."""
     sample = info.statfs
     used_bytes = (sample.blocks - sample.bfree) * sample.frsize
     available_bytes = sample.bavail * sample.frsize
@@ -164,13 +172,23 @@ def explain_image_fs(cri: CriSource, probe: FsInfoProbe) -> ImageFsExplanation:
             "mountpoint and used bytes",
             f"fs_id.mountpoint {usage.mountpoint or '(none)'}; usedBytes {usage.used_bytes} and inodesUsed "
             f"{usage.inodes_used} are the runtime's own count, sampled at {format_time(time)}",
-            {"mountpoint": usage.mountpoint, "usedBytes": usage.used_bytes, "inodesUsed": usage.inodes_used,
-             "time": format_time(time)},
+            {
+                "mountpoint": usage.mountpoint,
+                "usedBytes": usage.used_bytes,
+                "inodesUsed": usage.inodes_used,
+                "time": format_time(time),
+            },
         )
     )
-    explanation.image_fs = {"time": format_time(time), "usedBytes": usage.used_bytes, "inodesUsed": usage.inodes_used}
+    explanation.image_fs = {
+        "time": format_time(time),
+        "usedBytes": usage.used_bytes,
+        "inodesUsed": usage.inodes_used,
+    }
     if not usage.mountpoint:
-        notes.append("the runtime sent no fs_id: the kubelet reports imageFs without capacity or available bytes")
+        notes.append(
+            "the runtime sent no fs_id: the kubelet reports imageFs without capacity or available bytes"
+        )
         return explanation
 
     # 3-4. device major:minor, then the partition
@@ -200,8 +218,14 @@ def explain_image_fs(cri: CriSource, probe: FsInfoProbe) -> ImageFsExplanation:
             "partition",
             f"{fs_info.resolution}: partition {fs_info.device} ({fs_info.major}:{fs_info.minor}, {fs_info.fs_type}) "
             f"mounted at {fs_info.partition_mountpoint}",
-            {"device": fs_info.device, "major": fs_info.major, "minor": fs_info.minor, "fsType": fs_info.fs_type,
-             "partitionMountpoint": fs_info.partition_mountpoint, "resolution": fs_info.resolution},
+            {
+                "device": fs_info.device,
+                "major": fs_info.major,
+                "minor": fs_info.minor,
+                "fsType": fs_info.fs_type,
+                "partitionMountpoint": fs_info.partition_mountpoint,
+                "resolution": fs_info.resolution,
+            },
         )
     )
 
@@ -224,8 +248,12 @@ def explain_image_fs(cri: CriSource, probe: FsInfoProbe) -> ImageFsExplanation:
             "capacity and available",
             f"capacityBytes = f_blocks * f_frsize = {fs_info.capacity_bytes}; availableBytes = f_bavail * f_frsize = "
             f"{fs_info.available_bytes}; inodes = {fs_info.inodes}; inodesFree = {fs_info.inodes_free}",
-            {"capacityBytes": fs_info.capacity_bytes, "availableBytes": fs_info.available_bytes,
-             "inodes": fs_info.inodes, "inodesFree": fs_info.inodes_free},
+            {
+                "capacityBytes": fs_info.capacity_bytes,
+                "availableBytes": fs_info.available_bytes,
+                "inodes": fs_info.inodes,
+                "inodesFree": fs_info.inodes_free,
+            },
         )
     )
     explanation.image_fs.update(
@@ -259,15 +287,20 @@ def _failure_note(error: str) -> str:
 
 def _reconcile_notes(info: DirFsInfo, used_bytes: int | None, mount_table_source: str) -> list[str]:
     sample = info.statfs
-    notes = [
+    drift = (
         "availableBytes drifts between samples: the kubelet reads cAdvisor's last housekeeping statfs (10 to 15 s "
-        "old), while df and this command read it now",
+        "old), while df and this command read it now"
+    )
+    used = (
         f"imageFs usedBytes ({used_bytes}) is the runtime's own count of its images and layers, not capacity - "
         f"available ({info.capacity_bytes - info.available_bytes}) and not df's Used "
-        f"({(sample.blocks - sample.bfree) * sample.frsize})",
+        f"({(sample.blocks - sample.bfree) * sample.frsize})"
+    )
+    reserved = (
         f"{sample.bfree - sample.bavail} blocks ({(sample.bfree - sample.bavail) * sample.frsize} bytes) are reserved "
-        "for root: they are free but not available, so neither the kubelet nor df counts them as available",
-    ]
+        "for root: they are free but not available, so neither the kubelet nor df counts them as available"
+    )
+    notes = [drift, used, reserved]
     if not info.device_in_table:
         source = mount_table_source or "the mount table"
         notes.append(
@@ -279,14 +312,17 @@ def _reconcile_notes(info: DirFsInfo, used_bytes: int | None, mount_table_source
 
 
 def render_text(explanation: ImageFsExplanation) -> str:
-    """The explanation as numbered plain-text steps, then df lines and notes."""
+    """Render the explanation as numbered plain-text steps, then df lines and notes."""
     lines = [f"How the kubelet computes imageFs (runtime {explanation.runtime_endpoint})", ""]
     for step in explanation.steps:
         lines.append(f"{step.number}. {step.title}: {step.text}")
     if explanation.error is not None:
         lines += ["", f"error: {explanation.error}"]
     if explanation.image_fs:
-        lines += ["", "imageFs: " + ", ".join(f"{key} {value}" for key, value in explanation.image_fs.items())]
+        lines += [
+            "",
+            "imageFs: " + ", ".join(f"{key} {value}" for key, value in explanation.image_fs.items()),
+        ]
     for line in explanation.df:
         lines += ["", line.render()]
     if explanation.notes:

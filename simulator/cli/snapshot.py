@@ -17,7 +17,7 @@ DEFAULT_MOUNTINFO = "/proc/self/mountinfo"
 
 
 def add_live_options(parser: argparse.ArgumentParser) -> None:
-    """The options every live command shares: runtime endpoint, kubelet root dir, mount table, CRI deadline."""
+    """Add the options every live command shares: runtime endpoint, kubelet root dir, mount table, CRI deadline."""
     parser.add_argument(
         "--cri-endpoint",
         metavar="ENDPOINT",
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def render_table(document: dict[str, Any]) -> str:
-    """One row per number: JSON path, value, and where it came from."""
+    """Render one row per number: JSON path, value, and where it came from."""
     provenance = document.get("evictsim", {}).get("provenance", {})
     rows = []
     for path, value in _flatten(document["node"], "node"):

@@ -10,8 +10,8 @@ The steps, as in cAdvisor v0.53.0 (``fs/fs.go`` ``GetDirFsDevice``, ``manager/ma
 4. ``statfs`` of the partition's mountpoint (not of ``dir``): capacity = f_blocks * f_frsize,
    available = f_bavail * f_frsize, free = f_bfree * f_frsize, inodes = f_files, inodes free = f_ffree.
 
-cAdvisor serves step 4 from its last housekeeping sample (every 10 to 15 s); this probe runs statfs
-at call time, so its numbers are fresher than the kubelet's by up to one housekeeping period.
+cAdvisor serves step 4 from its last housekeeping sample, taken every 10 to 15 s. This probe runs
+statfs at call time, so its numbers are newer than the kubelet's by up to one housekeeping period.
 """
 
 from __future__ import annotations
@@ -24,7 +24,14 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator.errors import FsInfoError
-from simulator.probes.mountinfo import MountInfo, MountTable, Partition, StatFunction, btrfs_major_minor, split_dev
+from simulator.probes.mountinfo import (
+    MountInfo,
+    MountTable,
+    Partition,
+    StatFunction,
+    btrfs_major_minor,
+    split_dev,
+)
 
 StatfsFunction = Callable[[str], Any]
 """A function like :func:`os.statvfs`: returns f_frsize, f_blocks, f_bfree, f_bavail, f_files, f_ffree."""
@@ -38,7 +45,7 @@ __all__ = ["DirFsInfo", "FsInfoProbe", "MountTable", "Partition", "StatfsSample"
 
 
 def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -66,7 +73,7 @@ class StatfsSample:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DirFsInfo:
-    """The answer of ``GetDirFsInfo(dir)`` with the facts behind it.
+    """Result of ``GetDirFsInfo(dir)`` with the facts behind it.
 
     ``device``, ``major`` and ``minor`` are cAdvisor's ``DeviceInfo`` (the partition key, which is a
     mountpoint for tmpfs and ``<source>_<major>-<minor>`` for overlay). ``dir_major``/``dir_minor``
@@ -136,7 +143,7 @@ class FsInfoProbe:
         self._clock = clock
 
     def now(self) -> dt.datetime:
-        """The probe's clock, which stamps each statfs sample."""
+        """Return the time from the probe's clock, which stamps each statfs sample."""
         return self._clock()
 
     def dir_fs_device(self, directory: str) -> DeviceInfo:
@@ -182,7 +189,9 @@ class FsInfoProbe:
             device = self.dir_fs_device(directory)
         except FsInfoError as error:
             # cAdvisor wraps this with %v, so the kubelet cannot match the cause with errors.Is
-            raise FsInfoError(f'failed to get device for dir "{directory}": {error}', kind=error.kind) from error
+            raise FsInfoError(
+                f'failed to get device for dir "{directory}": {error}', kind=error.kind
+            ) from error
 
         partition = self.mount_table.partitions.get(device.device)
         if partition is None:
@@ -225,7 +234,7 @@ class FsInfoProbe:
 
 
 def _go_errno_text(error: OSError) -> str:
-    """The errno text Go prints (lower case, as strerror without the capital), for cAdvisor-like messages."""
+    """Return the errno text as Go prints it (strerror without the capital), for cAdvisor-like messages."""
     if error.errno is not None:
         text = os.strerror(error.errno)
         if error.errno == errno.ENOENT:

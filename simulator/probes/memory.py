@@ -5,9 +5,10 @@ The rules reproduced here, and where they come from:
 
 * usage: cgroup v1 ``memory.usage_in_bytes``; cgroup v2 ``memory.current``. The v2 root cgroup has
   no ``memory.current``, so the library emulates it as ``anon + file`` from the root's
-  ``memory.stat`` (opencontainers/cgroups ``fs2/memory.go`` ``rootStatsFromMeminfo``, the code
-  that runc 1.1 and later and cAdvisor 0.47 and later use; earlier runc had the same rule in
-  ``libcontainer/cgroups/fs2/memory.go``).
+  ``memory.stat``. Source: ``rootStatsFromMeminfo`` in opencontainers/cgroups ``fs2/memory.go``
+  (commit f3ce2ac), the rule runc adopted in its pull request 3933 (2023, runc 1.2). runc 1.1's
+  ``statsFromMeminfo`` (runc commit 13c4182) used (MemTotal - MemFree) * 1024 instead. Choose it
+  with ``v2_root_usage="meminfo"``.
 * working set = usage - inactive file, floored at 0, where the inactive file key is
   ``total_inactive_file`` on v1 and ``inactive_file`` on v2 (cAdvisor
   ``container/libcontainer/handler.go`` ``setMemoryStats``).
@@ -31,7 +32,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from simulator.errors import ProbeError
+from simulator.errors import InputError, ProbeError
 
 Clock = Callable[[], dt.datetime]
 
@@ -41,9 +42,13 @@ UNLIMITED_MEMORY_BYTES = 1 << 62
 # The pod cgroup root: "kubepods" with the cgroupfs driver, "kubepods.slice" with the systemd driver.
 KUBEPODS_NAMES = ("kubepods.slice", "kubepods")
 
+# How the v2 root's usage is emulated: runc 1.2 and later ("anon_file") or runc 1.1 ("meminfo").
+# NOTE: which kubelet minor first vendors runc 1.2 was not checked; read the kubelet's go.mod.
+V2_ROOT_USAGE_RULES = ("anon_file", "meminfo")
+
 
 def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,23 +79,35 @@ def read_memory_stat(path: Path) -> dict[str, int]:
             continue
         parts = line.split()
         if len(parts) != 2 or not parts[1].isdigit():
-            raise ProbeError(f"{path}: line {line_number}: invalid memory.stat entry {line!r}; expected 'key value'")
+            raise ProbeError(
+                f"{path}: line {line_number}: invalid memory.stat entry {line!r}; expected 'key value'"
+            )
         stats[parts[0]] = int(parts[1])
     return stats
 
 
 def read_meminfo_total_bytes(proc_root: str | os.PathLike[str] = "/proc") -> int:
-    """The machine's memory: ``MemTotal`` of ``/proc/meminfo`` (kB) times 1024, as cAdvisor reads it."""
-    path = Path(proc_root) / "meminfo"
+    """Read the machine's memory: ``MemTotal`` of ``/proc/meminfo`` (kB) times 1024, as cAdvisor reads it."""
+    (total,) = _read_meminfo_fields(Path(proc_root), ("MemTotal",))
+    return total * 1024
+
+
+def _read_meminfo_fields(proc_root: Path, keys: tuple[str, ...]) -> tuple[int, ...]:
+    """Read ``/proc/meminfo`` fields in kB; raise ProbeError when one is missing or not a number."""
+    path = proc_root / "meminfo"
+    found: dict[str, int] = {}
     for line in _read_text(path).splitlines():
         key, _, rest = line.partition(":")
-        if key != "MemTotal":
+        if key not in keys:
             continue
         value = rest.strip().removesuffix("kB").strip()
         if not value.isdigit():
-            raise ProbeError(f"{path}: invalid MemTotal value {rest.strip()!r}; expected a number of kB")
-        return int(value) * 1024
-    raise ProbeError(f"{path}: MemTotal not found")
+            raise ProbeError(f"{path}: invalid {key} value {rest.strip()!r}; expected a number of kB")
+        found[key] = int(value)
+    missing = [key for key in keys if key not in found]
+    if missing:
+        raise ProbeError(f"{path}: {', '.join(missing)} not found")
+    return tuple(found[key] for key in keys)
 
 
 def _read_text(path: Path) -> str:
@@ -101,7 +118,7 @@ def _read_text(path: Path) -> str:
 
 
 def _read_uint(path: Path) -> int | None:
-    """A single-number cgroup file; None for ``max``. Raises ProbeError on other content."""
+    """Read a single-number cgroup file; return None for ``max`` and raise ProbeError on other content."""
     text = _read_text(path).strip()
     if text == "max":
         return None
@@ -119,10 +136,18 @@ class MemoryProbe:
         cgroup_root: str | os.PathLike[str] = "/sys/fs/cgroup",
         proc_root: str | os.PathLike[str] = "/proc",
         clock: Clock = _utc_now,
+        v2_root_usage: str = "anon_file",
     ) -> None:
+        if v2_root_usage not in V2_ROOT_USAGE_RULES:
+            raise InputError(
+                f"v2_root_usage: invalid value {v2_root_usage!r}; expected one of {', '.join(V2_ROOT_USAGE_RULES)}",
+                field="v2_root_usage",
+                value=v2_root_usage,
+            )
         self.cgroup_root = Path(cgroup_root)
         self.proc_root = Path(proc_root)
         self._clock = clock
+        self.v2_root_usage = v2_root_usage
 
     @property
     def cgroup_version(self) -> int:
@@ -133,12 +158,12 @@ class MemoryProbe:
         return self.cgroup_root if self.cgroup_version == 2 else self.cgroup_root / "memory"
 
     def node_memory(self) -> CgroupMemory:
-        """The root cgroup, whose limit is the machine's memory (``MemTotal``)."""
+        """Read the root cgroup, whose limit is the machine's memory (``MemTotal``)."""
         machine_bytes = read_meminfo_total_bytes(self.proc_root)
         return self._cgroup_memory(self._memory_root(), is_root=True, root_limit=machine_bytes)
 
     def pods_memory(self) -> CgroupMemory | None:
-        """The kubepods cgroup (``kubepods.slice`` or ``kubepods``), or None when neither exists."""
+        """Read the kubepods cgroup (``kubepods.slice`` or ``kubepods``); return None when neither exists."""
         memory_root = self._memory_root()
         for name in KUBEPODS_NAMES:
             candidate = memory_root / name
@@ -190,12 +215,14 @@ class MemoryProbe:
             time=self._clock(),
         )
 
-    @staticmethod
-    def _usage_v2(path: Path, stats: dict[str, int], *, is_root: bool) -> tuple[int, str]:
+    def _usage_v2(self, path: Path, stats: dict[str, int], *, is_root: bool) -> tuple[int, str]:
         current = path / "memory.current"
         if current.exists() or not is_root:
             return _read_uint(current) or 0, str(current)
-        # the v2 root cgroup has no memory.current: runc's cgroup library sums anon and file
+        # the v2 root cgroup has no memory.current, so runc's cgroup library emulates it
+        if self.v2_root_usage == "meminfo":
+            total, free = _read_meminfo_fields(self.proc_root, ("MemTotal", "MemFree"))
+            return (total - free) * 1024, f"{self.proc_root / 'meminfo'} MemTotal - MemFree"
         return stats.get("anon", 0) + stats.get("file", 0), f"{path / 'memory.stat'} anon + file"
 
     @staticmethod

@@ -123,16 +123,18 @@ def _parse_int(text: str, field: str, line_number: int, line: str, source: str) 
     try:
         value = int(text, 10)
     except ValueError:
-        raise _line_error(f"invalid {field} {text!r}: expected a decimal number", line_number, line, source) from None
+        raise _line_error(
+            f"invalid {field} {text!r}: expected a decimal number", line_number, line, source
+        ) from None
     if value < 0:
         raise _line_error(f"invalid {field} {text!r}: expected a number >= 0", line_number, line, source)
     return value
 
 
 def _line_error(reason: str, line_number: int, line: str, source: str) -> InputError:
-    shown = line if len(line) <= 200 else line[:200] + "..."
+    excerpt = line if len(line) <= 200 else line[:200] + "..."
     return InputError(
-        f"mountinfo line {line_number}: {reason} in {shown!r}",
+        f"mountinfo line {line_number}: {reason} in {excerpt!r}",
         field=f"mountinfo line {line_number}",
         value=line,
         source=source,
@@ -144,7 +146,10 @@ def parse_mountinfo_line(line: str, line_number: int = 1, *, source: str = "") -
     fields = line.split(" ")
     if len(fields) < _MIN_FIELDS:
         raise _line_error(
-            f"expected at least {_MIN_FIELDS} space-separated fields, found {len(fields)}", line_number, line, source
+            f"expected at least {_MIN_FIELDS} space-separated fields, found {len(fields)}",
+            line_number,
+            line,
+            source,
         )
 
     # The separator "-" is searched backwards from field n-4, so a space in the super options is
@@ -189,12 +194,12 @@ def parse_mountinfo(text: str, *, source: str = "") -> list[MountInfo]:
 
 
 def is_supported_fs_type(fs_type: str) -> bool:
-    """Whether cAdvisor <= 0.54 collects statistics for this filesystem type."""
+    """Return whether cAdvisor <= 0.54 collects statistics for this filesystem type."""
     return fs_type in SUPPORTED_FS_TYPES or fs_type.startswith(SUPPORTED_FS_PREFIXES)
 
 
 def btrfs_major_minor(mount: MountInfo, stat: StatFunction) -> tuple[int, int] | None:
-    """The btrfs rule: when the source is a block device, take major:minor from ``stat(mountpoint)``.
+    """Apply the btrfs rule: when the source is a block device, take major:minor from ``stat(mountpoint)``.
 
     mountinfo shows the btrfs superblock's anonymous device, while ``stat`` of a file returns the
     subvolume's. Returns None when the source is not a block device or a stat fails; cAdvisor then
@@ -246,7 +251,9 @@ def build_partitions(
         if mount.fs_type == "overlay":
             mount.source = f"{mount.source}_{mount.major}-{mount.minor}"
 
-        partitions[mount.source] = Partition(mount.source, mount.mountpoint, mount.major, mount.minor, mount.fs_type)
+        partitions[mount.source] = Partition(
+            mount.source, mount.mountpoint, mount.major, mount.minor, mount.fs_type
+        )
 
     # the root label: the first "/" line always becomes a partition, even of an unsupported type
     for mount in mounts:
@@ -278,7 +285,9 @@ class MountTable:
         return cls(mounts=mounts, partitions=partitions, mounts_by_mountpoint=by_mountpoint, source=source)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str] = "/proc/self/mountinfo", *, stat: StatFunction = os.stat) -> MountTable:
+    def from_file(
+        cls, path: str | os.PathLike[str] = "/proc/self/mountinfo", *, stat: StatFunction = os.stat
+    ) -> MountTable:
         """Read and build the table from a mountinfo file; raise InputError when it cannot be read."""
         name = os.fspath(path)
         try:
@@ -294,7 +303,7 @@ class MountTable:
         return cls.parse(text, stat=stat, source=name)
 
     def partitions_with_mountpoint(self, mountpoint: str) -> list[Partition]:
-        """All partitions whose mountpoint equals ``mountpoint``, in table order."""
+        """Return all partitions whose mountpoint equals ``mountpoint``, in table order."""
         return [partition for partition in self.partitions.values() if partition.mountpoint == mountpoint]
 
     def mount_for_dir(self, directory: str) -> MountInfo | None:

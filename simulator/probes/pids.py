@@ -32,7 +32,7 @@ Clock = Callable[[], dt.datetime]
 
 
 def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -67,7 +67,7 @@ class _Sysinfo(ctypes.Structure):
 
 
 def sysinfo_procs() -> int:
-    """The ``procs`` field of sysinfo(2); raise ProbeError when the call fails."""
+    """Return the ``procs`` field of sysinfo(2); raise ProbeError when the call fails."""
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     info = _Sysinfo()
     if libc.sysinfo(ctypes.byref(info)) != 0:
@@ -77,7 +77,7 @@ def sysinfo_procs() -> int:
 
 
 def parse_loadavg_tasks(text: str) -> int:
-    """The total task count from ``/proc/loadavg`` text such as ``1.36 3.49 4.53 2/3518 3715089``."""
+    """Parse the total task count from ``/proc/loadavg`` text such as ``1.36 3.49 4.53 2/3518 3715089``."""
     fields = text.split()
     if len(fields) < 5:
         raise ValueError(f"expected 5 fields in /proc/loadavg, found {len(fields)}")

@@ -43,13 +43,15 @@ DEFAULT_POD_LOG_DIR = "/var/log/pods"
 # du counts 512-byte blocks (st_blocks), as cAdvisor's GetDirUsage does.
 BLOCK_BYTES = 512
 # Volume plugins whose data lives on the node filesystem and counts as local ephemeral storage.
-LOCAL_EPHEMERAL_PLUGINS = frozenset({
-    "kubernetes.io~empty-dir",
-    "kubernetes.io~configmap",
-    "kubernetes.io~secret",
-    "kubernetes.io~downward-api",
-    "kubernetes.io~projected",
-})
+LOCAL_EPHEMERAL_PLUGINS = frozenset(
+    {
+        "kubernetes.io~empty-dir",
+        "kubernetes.io~configmap",
+        "kubernetes.io~secret",
+        "kubernetes.io~downward-api",
+        "kubernetes.io~projected",
+    }
+)
 
 
 class PodCriSource(Protocol):
@@ -150,8 +152,11 @@ class CriPodStatsSource:
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC),
     ) -> None:
         if not min_interval_s >= 0:
-            raise InputError(f"invalid container stats interval {min_interval_s!r}: expected seconds >= 0",
-                             field="min_interval_s", value=min_interval_s)
+            raise InputError(
+                f"invalid container stats interval {min_interval_s!r}: expected seconds >= 0",
+                field="min_interval_s",
+                value=min_interval_s,
+            )
         self.cri = cri
         self.root_dir = Path(root_dir)
         self.log_root = Path(log_root)
@@ -182,13 +187,20 @@ class CriPodStatsSource:
         sample_time = self._now()
         pods = []
         for sandbox in current_sandboxes(sandboxes):
-            members = [c for c in containers if c.pod_sandbox_id == sandbox.id and c.state == CONTAINER_RUNNING]
+            members = [
+                c for c in containers if c.pod_sandbox_id == sandbox.id and c.state == CONTAINER_RUNNING
+            ]
             pods.append(self._pod_stats(sandbox, members, layers, sample_time))
         pods.sort(key=lambda pod: (pod.pod_ref.namespace, pod.pod_ref.name))
         return pods
 
-    def _pod_stats(self, sandbox: SandboxInfo, members: list[ContainerInfo], layers: dict[str, Any],
-                   sample_time: dt.datetime) -> PodStats:
+    def _pod_stats(
+        self,
+        sandbox: SandboxInfo,
+        members: list[ContainerInfo],
+        layers: dict[str, Any],
+        sample_time: dt.datetime,
+    ) -> PodStats:
         pod_logs = pod_log_directory(self.log_root, sandbox.namespace, sandbox.name, sandbox.uid)
         container_stats = []
         ephemeral_bytes = 0
@@ -196,10 +208,19 @@ class CriPodStatsSource:
         for container in sorted(members, key=lambda c: c.name):
             rootfs = _rootfs(layers.get(container.id), sample_time)
             logs_usage = dir_usage(pod_logs / container.name)
-            logs = FsStats(time=sample_time, used_bytes=logs_usage.bytes if logs_usage else 0,
-                           inodes_used=logs_usage.inodes if logs_usage else 0)
-            container_stats.append(ContainerStats(name=container.name, start_time=_ns_time(container.created_at_ns),
-                                                  rootfs=rootfs, logs=logs))
+            logs = FsStats(
+                time=sample_time,
+                used_bytes=logs_usage.bytes if logs_usage else 0,
+                inodes_used=logs_usage.inodes if logs_usage else 0,
+            )
+            container_stats.append(
+                ContainerStats(
+                    name=container.name,
+                    start_time=_ns_time(container.created_at_ns),
+                    rootfs=rootfs,
+                    logs=logs,
+                )
+            )
             ephemeral_bytes += (rootfs.used_bytes or 0) + (logs.used_bytes or 0)
             ephemeral_inodes += (rootfs.inodes_used or 0) + (logs.inodes_used or 0)
         volumes, local_bytes, local_inodes = self._volumes(sandbox.uid, sample_time)
@@ -208,8 +229,11 @@ class CriPodStatsSource:
             start_time=_ns_time(sandbox.created_at_ns),
             containers=container_stats,
             volume_stats=volumes,
-            ephemeral_storage=FsStats(time=sample_time, used_bytes=ephemeral_bytes + local_bytes,
-                                      inodes_used=ephemeral_inodes + local_inodes),
+            ephemeral_storage=FsStats(
+                time=sample_time,
+                used_bytes=ephemeral_bytes + local_bytes,
+                inodes_used=ephemeral_inodes + local_inodes,
+            ),
         )
 
     def _volumes(self, uid: str, sample_time: dt.datetime) -> tuple[list[VolumeStats], int, int]:
@@ -230,8 +254,12 @@ class CriPodStatsSource:
                 usage = dir_usage(volume_dir)
                 if usage is None:
                     continue
-                stats.append(VolumeStats(name=volume_dir.name,
-                                         fs=FsStats(time=sample_time, used_bytes=usage.bytes, inodes_used=usage.inodes)))
+                stats.append(
+                    VolumeStats(
+                        name=volume_dir.name,
+                        fs=FsStats(time=sample_time, used_bytes=usage.bytes, inodes_used=usage.inodes),
+                    )
+                )
                 # A mount point here is a tmpfs (emptyDir medium Memory, secrets): not node disk.
                 if plugin_dir.name in LOCAL_EPHEMERAL_PLUGINS and not os.path.ismount(volume_dir):
                     local_bytes += usage.bytes
@@ -255,8 +283,11 @@ def _rootfs(stat: Any, sample_time: dt.datetime) -> FsStats:
     layer = getattr(stat, "writable_layer", None) if stat is not None else None
     if layer is None:
         return FsStats(time=sample_time, used_bytes=0, inodes_used=0)
-    return FsStats(time=_ns_time(layer.timestamp_ns) if layer.timestamp_ns else sample_time,
-                   used_bytes=layer.used_bytes or 0, inodes_used=layer.inodes_used or 0)
+    return FsStats(
+        time=_ns_time(layer.timestamp_ns) if layer.timestamp_ns else sample_time,
+        used_bytes=layer.used_bytes or 0,
+        inodes_used=layer.inodes_used or 0,
+    )
 
 
 def _ns_time(value_ns: int) -> dt.datetime | None:

@@ -58,12 +58,12 @@ FS_FIELDS = ("availableBytes", "capacityBytes", "usedBytes", "inodesFree", "inod
 
 
 class ErrorPolicy(str, enum.Enum):
-    """What an imageFs lookup failure does to the sample.
+    """Effect of an imageFs lookup failure on the sample.
 
     ``current`` (kubelets since about 1.23): a device-lookup or statfs failure fails the whole
-    sample with the kubelet's message; only a missing cAdvisor cache sample gives a partial imageFs.
-    ``legacy`` (older kubelets): every lookup failure gives the partial imageFs (time, usedBytes and
-    inodesUsed only, capacity and available absent).
+    sample with the kubelet's message. Only a missing cAdvisor cache sample gives a partial imageFs.
+    ``legacy`` (older kubelets): every lookup failure gives the partial imageFs, which has time,
+    usedBytes and inodesUsed but no capacity or available bytes.
     """
 
     CURRENT = "current"
@@ -93,24 +93,24 @@ Clock = Callable[[], dt.datetime]
 
 
 def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def uses_cadvisor_stats_provider(endpoint: str, *, pod_and_container_stats_from_cri: bool = False) -> bool:
-    """The kubelet's choice: the cAdvisor stats provider only for CRI-O's socket with the CRI-stats gate off."""
+    """Return whether the kubelet picks the cAdvisor stats provider: for CRI-O's socket with the CRI-stats gate off."""
     return endpoint.endswith(CRIO_SOCKET_SUFFIX) and not pod_and_container_stats_from_cri
 
 
 def time_from_ns(timestamp_ns: int) -> dt.datetime:
-    """A CRI timestamp (ns since the epoch) as an aware UTC datetime, truncated to microseconds."""
-    return dt.datetime.fromtimestamp(timestamp_ns // 1000 / 1_000_000, tz=dt.timezone.utc)
+    """Convert a CRI timestamp (ns since the epoch) to an aware UTC datetime, truncated to microseconds."""
+    return dt.datetime.fromtimestamp(timestamp_ns // 1000 / 1_000_000, tz=dt.UTC)
 
 
 @dataclasses.dataclass(slots=True)
 class SampleDetails:
     """The intermediate facts of one sample, for ``evictsim explain``.
 
-    ``image_fs_error`` holds the lookup error when the imageFs came out partial.
+    ``image_fs_error`` is the lookup error when the imageFs came out partial.
     """
 
     stats_provider: StatsProvider
@@ -211,7 +211,9 @@ class Sampler:
 
     # -- imageFs through the CRI stats provider --
 
-    def _cri_image_fs(self, provenance: dict[str, Provenance], details: SampleDetails) -> tuple[FsStats, FsStats]:
+    def _cri_image_fs(
+        self, provenance: dict[str, Provenance], details: SampleDetails
+    ) -> tuple[FsStats, FsStats]:
         info = self.cri.image_fs_info()
         if not info.image_filesystems:
             raise ProbeError("failed to get imageFs stats: imageFs information is unavailable")
@@ -283,7 +285,9 @@ class Sampler:
 
     # -- imageFs through the cAdvisor stats provider (CRI-O) --
 
-    def _cadvisor_image_fs(self, provenance: dict[str, Provenance], details: SampleDetails) -> tuple[FsStats, FsStats]:
+    def _cadvisor_image_fs(
+        self, provenance: dict[str, Provenance], details: SampleDetails
+    ) -> tuple[FsStats, FsStats]:
         info = self.cri.image_fs_info()
         if not info.image_filesystems:
             raise ProbeError("failed to get imageFs stats: no imagefs label for configured runtime")
@@ -298,7 +302,9 @@ class Sampler:
         )
 
         images_label, containers_label = crio_label_mounts(
-            self.fs_probe.mount_table.mounts, image_usage.mountpoint, container_usage.mountpoint if is_split else None
+            self.fs_probe.mount_table.mounts,
+            image_usage.mountpoint,
+            container_usage.mountpoint if is_split else None,
         )
         image_info = self._label_fs_info(images_label, "crio-images")
         details.image_fs_info = image_info
@@ -307,7 +313,9 @@ class Sampler:
 
         if self.separate_disk_gc:
             if container_usage is None:
-                raise ProbeError("failed to get imageFs stats: missing image stats: container_filesystems is empty")
+                raise ProbeError(
+                    "failed to get imageFs stats: missing image stats: container_filesystems is empty"
+                )
             image_fs.used_bytes = image_usage.used_bytes or 0
             provenance["node.runtime.imageFs.usedBytes"] = Provenance(
                 source="CRI ImageService/ImageFsInfo",
@@ -331,7 +339,9 @@ class Sampler:
             return image_fs, _copy_fs(image_fs, provenance, "same device as imageFs, so the same object")
         container_fs = _label_fs_stats(container_info)
         container_fs.used_bytes = (container_usage.used_bytes if container_usage else None) or 0
-        _add_statfs_provenance(provenance, "node.runtime.containerFs", container_info, FS_FIELDS, label="crio-containers")
+        _add_statfs_provenance(
+            provenance, "node.runtime.containerFs", container_info, FS_FIELDS, label="crio-containers"
+        )
         provenance["node.runtime.containerFs.usedBytes"] = Provenance(
             source="CRI ImageService/ImageFsInfo",
             detail="container_filesystems[0].used_bytes",
@@ -388,7 +398,7 @@ class Sampler:
             return None
         for line in text.splitlines():
             if line.startswith("btime "):
-                return dt.datetime.fromtimestamp(int(line.split()[1]), tz=dt.timezone.utc)
+                return dt.datetime.fromtimestamp(int(line.split()[1]), tz=dt.UTC)
         return None
 
 
@@ -416,7 +426,7 @@ def crio_label_mounts(
 
 
 def _crio_candidates(store_subdir: str) -> set[str]:
-    """"/", the storage root and each of its ancestors, and the ``<driver>-images`` (or -containers) dir."""
+    """ "/", the storage root and each of its ancestors, and the ``<driver>-images`` (or -containers) dir."""
     candidates = {"/", store_subdir}
     current = os.path.dirname(store_subdir.rstrip("/"))
     while current not in ("/", ".", ""):
@@ -428,7 +438,9 @@ def _crio_candidates(store_subdir: str) -> set[str]:
 def _longest_mount(mounts: Sequence[MountInfo], candidates: set[str]) -> MountInfo | None:
     chosen: MountInfo | None = None
     for mount in mounts:
-        if mount.mountpoint in candidates and (chosen is None or len(chosen.mountpoint) < len(mount.mountpoint)):
+        if mount.mountpoint in candidates and (
+            chosen is None or len(chosen.mountpoint) < len(mount.mountpoint)
+        ):
             chosen = mount
     return chosen
 
@@ -442,7 +454,9 @@ def _enum_setting(kind: type[enum.Enum], value: Any, name: str) -> Any:
         return kind(value)
     except ValueError:
         accepted = ", ".join(member.value for member in kind)
-        raise InputError(f"{name}: invalid value {value!r}; expected one of {accepted}", field=name, value=value) from None
+        raise InputError(
+            f"{name}: invalid value {value!r}; expected one of {accepted}", field=name, value=value
+        ) from None
 
 
 def _fs_stats_from_dir_info(info: DirFsInfo) -> FsStats:
@@ -464,7 +478,9 @@ def _label_fs_stats(info: DirFsInfo) -> FsStats:
     return stats
 
 
-def _dir_info_for_partition(partition: Partition, sample: StatfsSample, resolution: str, probe: FsInfoProbe) -> DirFsInfo:
+def _dir_info_for_partition(
+    partition: Partition, sample: StatfsSample, resolution: str, probe: FsInfoProbe
+) -> DirFsInfo:
     return DirFsInfo(
         dir=partition.mountpoint,
         device=partition.device,
@@ -490,7 +506,9 @@ def _copy_fs(image_fs: FsStats, provenance: dict[str, Provenance], reason: str) 
     for key, value in list(provenance.items()):
         if key.startswith("node.runtime.imageFs."):
             field = key.removeprefix("node.runtime.imageFs.")
-            provenance[f"node.runtime.containerFs.{field}"] = dataclasses.replace(value, detail=_join(value.detail, reason))
+            provenance[f"node.runtime.containerFs.{field}"] = dataclasses.replace(
+                value, detail=_join(value.detail, reason)
+            )
     return dataclasses.replace(image_fs)
 
 

@@ -1,10 +1,10 @@
 """The live snapshot and ``evictsim explain imagefs`` against a real containerd on loop filesystems.
 
 The expectations restate the kubelet's CRI stats provider (``ImageFsStats`` in
-``pkg/kubelet/stats/cri_stats_provider.go``): imageFs usedBytes and inodesUsed are CRI
-``image_filesystems[0]``'s; capacity, available, inodes and inodesFree are cAdvisor's statfs of
-the partition holding ``fs_id.mountpoint`` (``f_blocks``, ``f_bavail`` times ``f_frsize``,
-``f_files``, ``f_ffree``); node.fs is the same lookup on the kubelet root dir.
+``pkg/kubelet/stats/cri_stats_provider.go``). imageFs usedBytes and inodesUsed are those of CRI
+``image_filesystems[0]``. Capacity, available, inodes and inodesFree come from cAdvisor's statfs
+of the partition that contains ``fs_id.mountpoint``. node.fs is the same lookup on the kubelet
+root dir.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from harness.containerd import ContainerdNode
+
 from simulator._proto.runtime.v1 import api_pb2
 from simulator.cli import main as cli_main
 from simulator.cri.client import CriClient
@@ -24,7 +24,7 @@ from simulator.probes.fsinfo import FsInfoProbe
 from simulator.probes.memory import MemoryProbe
 from simulator.probes.mountinfo import MountTable
 from simulator.probes.pids import PidProbe
-from simulator.probes.sampler import Sampler, SampleDetails
+from simulator.probes.sampler import SampleDetails, Sampler
 from simulator.snapshot import Summary
 
 pytestmark = pytest.mark.containerd
@@ -38,11 +38,16 @@ def _major_minor(path: Path) -> str:
 
 
 def _usage_counts(reply: Any) -> list[tuple[str, int, int]]:
-    return [(fs.fs_id.mountpoint, fs.used_bytes.value, fs.inodes_used.value) for fs in reply.image_filesystems]
+    return [
+        (fs.fs_id.mountpoint, fs.used_bytes.value, fs.inodes_used.value) for fs in reply.image_filesystems
+    ]
 
 
 def _sample(node: ContainerdNode) -> tuple[Summary, SampleDetails, Any, os.statvfs_result, os.statvfs_result]:
-    """One sample bracketed by raw CRI replies and statvfs calls; retried until CRI's usage did not change."""
+    """Take one sample between two raw CRI replies and two statvfs calls.
+
+    The sample is retried until CRI's usage is the same before and after it.
+    """
     table = MountTable.from_file("/proc/self/mountinfo")
     with CriClient(node.endpoint) as cri:
         sampler = Sampler(
@@ -53,18 +58,22 @@ def _sample(node: ContainerdNode) -> tuple[Summary, SampleDetails, Any, os.statv
             pid_probe=PidProbe(),
         )
         for _ in range(ATTEMPTS):
-            before = node.cri_call("ImageService/ImageFsInfo", api_pb2.ImageFsInfoRequest(), api_pb2.ImageFsInfoResponse)
+            before = node.cri_call(
+                "ImageService/ImageFsInfo", api_pb2.ImageFsInfoRequest(), api_pb2.ImageFsInfoResponse
+            )
             statvfs_before = os.statvfs(node.image_fs_mount)
             summary, details = sampler.sample_with_details()
             statvfs_after = os.statvfs(node.image_fs_mount)
-            after = node.cri_call("ImageService/ImageFsInfo", api_pb2.ImageFsInfoRequest(), api_pb2.ImageFsInfoResponse)
+            after = node.cri_call(
+                "ImageService/ImageFsInfo", api_pb2.ImageFsInfoRequest(), api_pb2.ImageFsInfoResponse
+            )
             # with no snapshots containerd stamps the reply with "now", so only the counts are compared
             if _usage_counts(before) == _usage_counts(after):
                 return summary, details, after, statvfs_before, statvfs_after
     pytest.fail(f"containerd's ImageFsInfo changed during each of {ATTEMPTS} samples")
 
 
-def test_image_fs_matches_cri_and_statvfs(containerd_node: ContainerdNode) -> None:
+def test_image_fs_cri_and_statvfs(containerd_node: ContainerdNode) -> None:
     summary, _, reply, statvfs_before, statvfs_after = _sample(containerd_node)
     image_fs = summary.node.image_fs
     usage = reply.image_filesystems[0]
@@ -75,7 +84,9 @@ def test_image_fs_matches_cri_and_statvfs(containerd_node: ContainerdNode) -> No
 
     assert image_fs.capacity_bytes == statvfs_before.f_blocks * statvfs_before.f_frsize
     assert image_fs.inodes == statvfs_before.f_files
-    available = sorted([statvfs_before.f_bavail * statvfs_before.f_frsize, statvfs_after.f_bavail * statvfs_after.f_frsize])
+    available = sorted(
+        [statvfs_before.f_bavail * statvfs_before.f_frsize, statvfs_after.f_bavail * statvfs_after.f_frsize]
+    )
     assert available[0] <= image_fs.available_bytes <= available[1]
     inodes_free = sorted([statvfs_before.f_ffree, statvfs_after.f_ffree])
     assert inodes_free[0] <= image_fs.inodes_free <= inodes_free[1]
@@ -83,8 +94,8 @@ def test_image_fs_matches_cri_and_statvfs(containerd_node: ContainerdNode) -> No
     assert summary.node.container_fs == image_fs
 
 
-def test_devices_are_the_loop_filesystems(containerd_node: ContainerdNode) -> None:
-    """imagefs resolves to containerd's loop device and partition; nodefs to the other loop fs."""
+def test_loop_devices_resolved(containerd_node: ContainerdNode) -> None:
+    """imagefs resolves to containerd's loop device and partition, and nodefs to the other loop fs."""
     summary, details, reply, _, _ = _sample(containerd_node)
     assert reply.image_filesystems[0].fs_id.mountpoint == str(containerd_node.snapshotter_root)
 
@@ -96,7 +107,10 @@ def test_devices_are_the_loop_filesystems(containerd_node: ContainerdNode) -> No
     assert image_info.fs_type == "ext4"
     provenance = summary.provenance["node.runtime.imageFs.capacityBytes"]
     assert provenance.partition == str(containerd_node.image_fs_mount)
-    assert provenance.device == f"{containerd_node.image_fs.device} ({_major_minor(containerd_node.image_fs_mount)})"
+    assert (
+        provenance.device
+        == f"{containerd_node.image_fs.device} ({_major_minor(containerd_node.image_fs_mount)})"
+    )
 
     node_info = details.node_fs
     assert node_info.device == containerd_node.node_fs.device
@@ -108,7 +122,9 @@ def test_devices_are_the_loop_filesystems(containerd_node: ContainerdNode) -> No
     assert summary.node.fs.inodes == node_statvfs.f_files
 
 
-def test_explain_imagefs(containerd_node: ContainerdNode, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_imagefs(
+    containerd_node: ContainerdNode, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``evictsim explain imagefs`` walks all six steps on the real runtime and exits 0."""
     monkeypatch.setattr(cli_main, "COMMAND_MODULES", ("snapshot", "explain"))
     code = cli_main.main(["explain", "imagefs", "--cri-endpoint", containerd_node.endpoint, "-o", "json"])
@@ -122,10 +138,20 @@ def test_explain_imagefs(containerd_node: ContainerdNode, monkeypatch: pytest.Mo
     assert document["df"][1]["size"] == -(-statvfs.f_blocks * statvfs.f_frsize // 1000)
 
 
-def test_snapshot_command(containerd_node: ContainerdNode, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_snapshot_command(
+    containerd_node: ContainerdNode, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(cli_main, "COMMAND_MODULES", ("snapshot", "explain"))
     code = cli_main.main(
-        ["snapshot", "--cri-endpoint", containerd_node.endpoint, "--root-dir", str(containerd_node.kubelet_root), "-o", "json"]
+        [
+            "snapshot",
+            "--cri-endpoint",
+            containerd_node.endpoint,
+            "--root-dir",
+            str(containerd_node.kubelet_root),
+            "-o",
+            "json",
+        ]
     )
     captured = capsys.readouterr()
     assert code == 0, captured.err

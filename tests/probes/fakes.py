@@ -1,4 +1,4 @@
-"""Fake ``stat`` and ``statfs`` functions that replay a node described as data."""
+"""Fake ``stat`` and ``statfs`` functions and a CRI stub that replay a node described as data."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import stat as stat_module
 import types
 from collections.abc import Mapping
 
+from simulator.cri.types import Image, ImageFsInfo
+
 
 def parse_major_minor(text: str) -> tuple[int, int]:
     major, minor = str(text).split(":")
@@ -15,7 +17,7 @@ def parse_major_minor(text: str) -> tuple[int, int]:
 
 
 class FakeStat:
-    """Answer ``stat(path)`` from tables of st_dev values and block-device paths; other paths are ENOENT."""
+    """Return ``stat(path)`` results from tables of st_dev values and block-device paths; other paths raise ENOENT."""
 
     def __init__(self, devices: Mapping[str, str], block_devices: tuple[str, ...] = ()) -> None:
         self.devices = dict(devices)
@@ -33,9 +35,11 @@ class FakeStat:
 
 
 class FakeStatfs:
-    """Answer ``statvfs(path)`` from a table of raw numbers; other paths are ENOENT. Records the paths asked."""
+    """Return ``statvfs(path)`` results from a table of raw numbers; other paths raise ENOENT. Records the paths requested."""
 
-    def __init__(self, samples: Mapping[str, Mapping[str, int]] | None = None, default: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self, samples: Mapping[str, Mapping[str, int]] | None = None, default: Mapping[str, int] | None = None
+    ) -> None:
         self.samples = dict(samples or {})
         self.default = default
         self.calls: list[str] = []
@@ -55,3 +59,21 @@ class FakeStatfs:
             f_files=values["files"],
             f_ffree=values["ffree"],
         )
+
+
+class StubCri:
+    """A CRI client stand-in returning domain types; records the calls made."""
+
+    def __init__(self, endpoint: str, image_fs_info: ImageFsInfo, images: list[Image] | None = None) -> None:
+        self.endpoint = endpoint
+        self._info = image_fs_info
+        self._images = images or []
+        self.calls: list[str] = []
+
+    def image_fs_info(self) -> ImageFsInfo:
+        self.calls.append("image_fs_info")
+        return self._info
+
+    def list_images(self) -> list[Image]:
+        self.calls.append("list_images")
+        return self._images

@@ -1,6 +1,6 @@
 """``evictsim snapshot`` and ``evictsim explain imagefs`` against a fake CRI server on a Unix socket.
 
-The fake server stands in for a runtime's ImageFsInfo reply; the directory lookup and statfs run
+The fake server replaces a runtime's ImageFsInfo reply, and the directory lookup and statfs run
 on this machine's real mount table and a real temp dir. The df figures follow GNU coreutils df
 (Size f_blocks, Used f_blocks - f_bfree, Avail f_bavail, rounded up to the unit; Use% rounded up).
 """
@@ -12,18 +12,18 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from simulator._proto.runtime.v1 import api_pb2
 from simulator.cli import main as cli_main
+from simulator.cri.types import FilesystemUsage, ImageFsInfo
 from simulator.errors import FsInfoError
-from simulator.explain import df_line
+from simulator.explain import df_line, explain_image_fs, render_text
 from simulator.probes.fsinfo import DirFsInfo, FsInfoProbe, StatfsSample
 from simulator.probes.mountinfo import MountTable
-
 from tests.fakes.fake_cri import FakeCriServer
+from tests.probes.fakes import FakeStat, FakeStatfs, StubCri
 
 USED_BYTES = 541495296
 INODES_USED = 21874
@@ -65,9 +65,11 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 
 @pytest.mark.usefixtures("commands")
 class TestSnapshot:
-    def test_json(self, fake_runtime: tuple[FakeCriServer, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_json(
+        self, fake_runtime: tuple[FakeCriServer, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """imageFs takes used bytes from CRI and capacity from statfs of the dir's partition."""
-        server, image_dir = fake_runtime
+        server, _ = fake_runtime
         code, out, err = _run(
             ["snapshot", "--cri-endpoint", server.endpoint, "--root-dir", str(tmp_path), "-o", "json"], capsys
         )
@@ -85,7 +87,9 @@ class TestSnapshot:
         assert "memory" in document["node"]
         assert document["node"]["rlimit"]["maxpid"] > 0
 
-    def test_table_and_yaml(self, fake_runtime: tuple[FakeCriServer, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_table_and_yaml(
+        self, fake_runtime: tuple[FakeCriServer, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         server, _ = fake_runtime
         base = ["snapshot", "--cri-endpoint", server.endpoint, "--root-dir", str(tmp_path)]
         code, out, _ = _run([*base, "-o", "table"], capsys)
@@ -98,7 +102,9 @@ class TestSnapshot:
 
     def test_unreachable_runtime(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """A runtime that cannot be reached is a one-line error and exit code 1."""
-        code, out, err = _run(["snapshot", "--cri-endpoint", f"unix://{tmp_path}/none.sock", "-o", "json"], capsys)
+        code, out, err = _run(
+            ["snapshot", "--cri-endpoint", f"unix://{tmp_path}/none.sock", "-o", "json"], capsys
+        )
         assert code == 1
         assert out == ""
         assert err.startswith("evictsim: error: ")
@@ -111,17 +117,23 @@ class TestSnapshot:
         assert "cannot read mount table" in err
         assert err.count("\n") == 1
 
-    def test_empty_image_filesystems(self, fake_runtime: tuple[FakeCriServer, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_empty_image_filesystems(
+        self, fake_runtime: tuple[FakeCriServer, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         server, _ = fake_runtime
         server.set_response("ImageFsInfo", api_pb2.ImageFsInfoResponse())
-        code, _, err = _run(["snapshot", "--cri-endpoint", server.endpoint, "--root-dir", str(tmp_path)], capsys)
+        code, _, err = _run(
+            ["snapshot", "--cri-endpoint", server.endpoint, "--root-dir", str(tmp_path)], capsys
+        )
         assert code == 1
         assert "imageFs information is unavailable" in err
 
 
 @pytest.mark.usefixtures("commands")
 class TestExplain:
-    def test_json_steps(self, fake_runtime: tuple[FakeCriServer, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    def test_json_steps(
+        self, fake_runtime: tuple[FakeCriServer, Path], capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """Six numbered steps, df lines for -B1 and -B KB, and the reconciliation notes."""
         server, image_dir = fake_runtime
         code, out, err = _run(["explain", "imagefs", "--cri-endpoint", server.endpoint, "-o", "json"], capsys)
@@ -130,7 +142,10 @@ class TestExplain:
         assert [step["step"] for step in document["steps"]] == [1, 2, 3, 4, 5, 6]
         assert document["steps"][1]["values"]["usedBytes"] == USED_BYTES
         stat = os.stat(image_dir)
-        assert document["steps"][2]["values"] == {"major": os.major(stat.st_dev), "minor": os.minor(stat.st_dev)}
+        assert document["steps"][2]["values"] == {
+            "major": os.major(stat.st_dev),
+            "minor": os.minor(stat.st_dev),
+        }
         statfs = document["steps"][4]["values"]
         assert document["imageFs"]["capacityBytes"] == statfs["blocks"] * statfs["frsize"]
         assert document["imageFs"]["availableBytes"] == statfs["bavail"] * statfs["frsize"]
@@ -150,11 +165,14 @@ class TestExplain:
         assert "$ df -B KB " in out
         assert "1kB-blocks" in out
 
-    def test_missing_mountpoint(self, fake_runtime: tuple[FakeCriServer, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_missing_mountpoint(
+        self, fake_runtime: tuple[FakeCriServer, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """A CRI mountpoint that does not exist stops the chain with cAdvisor's message, exit 0."""
         server, _ = fake_runtime
         usage = api_pb2.FilesystemUsage(
-            timestamp=1, fs_id=api_pb2.FilesystemIdentifier(mountpoint=str(tmp_path / "gone")),
+            timestamp=1,
+            fs_id=api_pb2.FilesystemIdentifier(mountpoint=str(tmp_path / "gone")),
             used_bytes=api_pb2.UInt64Value(value=1),
         )
         server.set_response("ImageFsInfo", api_pb2.ImageFsInfoResponse(image_filesystems=[usage]))
@@ -169,12 +187,26 @@ class TestDfLine:
     """The seed numbers: df -B KB printed 31025333kB for f_blocks 7574544 of 4096 bytes."""
 
     def _info(self, bavail: int) -> DirFsInfo:
-        sample = StatfsSample(frsize=4096, blocks=7574544, bfree=5629477, bavail=bavail, files=1900544, ffree=1713905)
+        sample = StatfsSample(
+            frsize=4096, blocks=7574544, bfree=5629477, bavail=bavail, files=1900544, ffree=1713905
+        )
         return DirFsInfo(
-            dir="/var/lib/containerd", device="/dev/sda1", major=8, minor=1, partition_mountpoint="/var",
-            fs_type="ext4", capacity_bytes=sample.blocks * 4096, available_bytes=bavail * 4096,
-            free_bytes=sample.bfree * 4096, inodes=sample.files, inodes_free=sample.ffree, dir_major=8,
-            dir_minor=1, resolution="direct major:minor match", device_in_table=True, statfs=sample,
+            dir="/var/lib/containerd",
+            device="/dev/sda1",
+            major=8,
+            minor=1,
+            partition_mountpoint="/var",
+            fs_type="ext4",
+            capacity_bytes=sample.blocks * 4096,
+            available_bytes=bavail * 4096,
+            free_bytes=sample.bfree * 4096,
+            inodes=sample.files,
+            inodes_free=sample.ffree,
+            dir_major=8,
+            dir_minor=1,
+            resolution="direct major:minor match",
+            device_in_table=True,
+            statfs=sample,
             time=None,  # type: ignore[arg-type]
         )
 
@@ -193,3 +225,32 @@ class TestDfLine:
         assert "1B-blocks" in line.render()
 
 
+class TestExplainFallback:
+    """A disk mounted after the mount table was read: cAdvisor's parent walk reports the root disk."""
+
+    MOUNTINFO = (
+        "25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+        "28 25 0:25 / /run rw,nosuid,nodev shared:5 - tmpfs tmpfs rw,size=1637284k,mode=755\n"
+    )
+    MOUNTPOINT = "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs"
+
+    def test_missing_device_note(self) -> None:
+        """The explanation says the device is missing from the table read at start (vector V10)."""
+        stat = FakeStat({self.MOUNTPOINT: "8:48"})
+        statfs = FakeStatfs({"/": {"blocks": 100, "bfree": 60, "bavail": 50, "files": 10, "ffree": 4}})
+        probe = FsInfoProbe(
+            MountTable.parse(self.MOUNTINFO, stat=stat, source="start.mountinfo"), stat=stat, statfs=statfs
+        )
+        usage = FilesystemUsage(timestamp_ns=1, mountpoint=self.MOUNTPOINT, used_bytes=10, inodes_used=1)
+        cri = StubCri("unix:///run/containerd/containerd.sock", ImageFsInfo([usage], []))
+
+        explanation = explain_image_fs(cri, probe)
+
+        assert explanation.error is None
+        assert explanation.steps[3].values["resolution"] == "fallback: parent walk found mount /"
+        assert explanation.image_fs["capacityBytes"] == 100 * 4096
+        missing = [note for note in explanation.notes if "missing from the mount table" in note]
+        assert len(missing) == 1
+        assert "8:48" in missing[0]
+        assert "start.mountinfo" in missing[0]
+        assert "Notes:" in render_text(explanation)

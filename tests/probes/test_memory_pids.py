@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.errors import ProbeError
+from simulator.errors import InputError, ProbeError
 from simulator.probes.memory import MemoryProbe
 from simulator.probes.pids import PidProbe, parse_loadavg_tasks
 
@@ -74,6 +74,22 @@ class TestCgroupV2:
         assert memory.working_set_bytes == anon + file - inactive_file
         assert memory.available_bytes == mem_total_kib * 1024 - (anon + file - inactive_file)
         assert memory.rss_bytes == anon
+
+    def test_node_memory_runc_1_1(self) -> None:
+        """runc 1.1 emulated the v2 root's usage as (MemTotal - MemFree) * 1024 (statsFromMeminfo)."""
+        probe = MemoryProbe(
+            cgroup_root=self.NODE / "sys/fs/cgroup", proc_root=self.NODE / "proc", v2_root_usage="meminfo"
+        )
+        memory = probe.node_memory()
+        mem_total_kib, mem_free_kib, inactive_file = 16318904, 9123456, 1879048192
+        assert memory.usage_bytes == (mem_total_kib - mem_free_kib) * 1024
+        assert memory.working_set_bytes == (mem_total_kib - mem_free_kib) * 1024 - inactive_file
+        assert memory.usage_source.endswith("MemTotal - MemFree")
+
+    def test_invalid_usage_rule(self) -> None:
+        with pytest.raises(InputError) as caught:
+            MemoryProbe(v2_root_usage="current")
+        assert "v2_root_usage" in str(caught.value)
 
     def test_kubepods_slice(self) -> None:
         """kubepods.slice (systemd driver): memory.current and memory.max."""

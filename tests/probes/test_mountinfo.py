@@ -14,7 +14,6 @@ import pytest
 from simulator.errors import FsInfoError, InputError
 from simulator.probes.fsinfo import FsInfoProbe
 from simulator.probes.mountinfo import MountTable, parse_mountinfo_line, split_dev, unescape
-
 from tests.probes.fakes import FakeStat, FakeStatfs
 
 REAL = Path(__file__).parent.parent / "data" / "real" / "mountinfo"
@@ -131,7 +130,11 @@ class TestRealMountTables:
         image_fs = probe.dir_fs_info("/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs")
         node_fs = probe.dir_fs_info("/data/nvme0n1/kubelet")
 
-        assert (image_fs.device, image_fs.partition_mountpoint, image_fs.fs_type) == ("/dev/sda3", "/", "ext4")
+        assert (image_fs.device, image_fs.partition_mountpoint, image_fs.fs_type) == (
+            "/dev/sda3",
+            "/",
+            "ext4",
+        )
         assert (node_fs.device, node_fs.partition_mountpoint) == ("/dev/nvme0n1", "/data/nvme0n1")
         assert (node_fs.major, node_fs.minor) == (259, 1)
         assert image_fs.device != node_fs.device
@@ -178,7 +181,9 @@ class TestLookupErrors:
 
     def test_missing_directory(self) -> None:
         """A directory that does not exist fails with cAdvisor's stat message and kind os_error."""
-        probe = FsInfoProbe(MountTable.parse(self.MOUNTINFO), stat=FakeStat({}), statfs=FakeStatfs(default=ANY_STATFS))
+        probe = FsInfoProbe(
+            MountTable.parse(self.MOUNTINFO), stat=FakeStat({}), statfs=FakeStatfs(default=ANY_STATFS)
+        )
         with pytest.raises(FsInfoError) as caught:
             probe.dir_fs_info("/var/lib/lxd/images")
         assert str(caught.value) == (
@@ -190,7 +195,9 @@ class TestLookupErrors:
     def test_fallback_device_not_a_partition(self) -> None:
         """The parent walk finds an f2fs /dev/ mount that never became a partition (cAdvisor <= 0.54)."""
         stat = FakeStat({"/var/lib/kubelet": "259:2"})
-        probe = FsInfoProbe(MountTable.parse(self.MOUNTINFO, stat=stat), stat=stat, statfs=FakeStatfs(default=ANY_STATFS))
+        probe = FsInfoProbe(
+            MountTable.parse(self.MOUNTINFO, stat=stat), stat=stat, statfs=FakeStatfs(default=ANY_STATFS)
+        )
         with pytest.raises(FsInfoError) as caught:
             probe.dir_fs_info("/var/lib/kubelet")
         assert str(caught.value) == (
@@ -219,4 +226,7 @@ def test_live_tmp_dir(tmp_path: Path) -> None:
     expected = os.statvfs(info.partition_mountpoint)
     assert info.capacity_bytes == expected.f_blocks * expected.f_frsize
     assert info.inodes == expected.f_files
-    assert (info.dir_major, info.dir_minor) == (os.major(os.stat(tmp_path).st_dev), os.minor(os.stat(tmp_path).st_dev))
+    assert (info.dir_major, info.dir_minor) == (
+        os.major(os.stat(tmp_path).st_dev),
+        os.minor(os.stat(tmp_path).st_dev),
+    )

@@ -1,9 +1,9 @@
 """Table tests: every mountinfo -> device -> statfs vector, cAdvisor <= 0.54 variant.
 
 The vectors in tests/data/probes/mountinfo-vectors.yaml restate cAdvisor v0.53.0 ``fs/fs.go``
-(processMounts, addSystemRootLabel, GetDirFsDevice) and ``manager.GetDirFsInfo``: each gives the
-mountinfo read at kubelet start, the ``st_dev`` that ``stat(dir)`` returns, the partition table
-after all rules, and the device and statfs path the lookup must produce.
+(processMounts, addSystemRootLabel, GetDirFsDevice) and ``manager.GetDirFsInfo``. Each vector
+gives the mountinfo read at kubelet start, the ``st_dev`` that ``stat(dir)`` returns and the
+partition table after all rules. Each query gives the device and statfs path the lookup must produce.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.probes.fakes import FakeStat, FakeStatfs, parse_major_minor
 VECTORS_PATH = Path(__file__).parent.parent / "data" / "probes" / "mountinfo-vectors.yaml"
 VECTORS: list[dict[str, Any]] = yaml.safe_load(VECTORS_PATH.read_text())
 
-# Every statfs answers with the same numbers; the tests check which path was asked.
+# Every statfs returns the same numbers, so the tests check which path was requested.
 ANY_STATFS = {"blocks": 1000, "bfree": 600, "bavail": 500, "files": 100, "ffree": 40}
 
 
@@ -96,5 +96,16 @@ def test_dir_lookup(vector: dict[str, Any], query: dict[str, Any]) -> None:
 def test_vectors_cover_sheet() -> None:
     """All twelve vectors of the reference sheet are present in the data file."""
     assert [vector["id"] for vector in VECTORS] == [
-        "V01", "V02", "V04", "V05", "V07", "V08", "V09", "V10", "V11", "V13", "V14", "V17",
+        "V01",
+        "V02",
+        "V04",
+        "V05",
+        "V07",
+        "V08",
+        "V09",
+        "V10",
+        "V11",
+        "V13",
+        "V14",
+        "V17",
     ]

@@ -25,30 +25,11 @@ from simulator.probes.mountinfo import MountTable
 from simulator.probes.pids import PidProbe
 from simulator.probes.sampler import ErrorPolicy, Sampler, StatsProvider, uses_cadvisor_stats_provider
 from simulator.snapshot import PodRef, PodStats, format_time, parse_time
-
-from tests.probes.fakes import FakeStat, FakeStatfs
+from tests.probes.fakes import FakeStat, FakeStatfs, StubCri
 
 DATA = Path(__file__).parent.parent / "data" / "probes"
 CASES: list[dict[str, Any]] = yaml.safe_load((DATA / "summary-node-sections.yaml").read_text())
 NODES = DATA / "nodes"
-
-
-class StubCri:
-    """A CRI client stand-in returning domain types; records the calls made."""
-
-    def __init__(self, endpoint: str, image_fs_info: ImageFsInfo, images: list[Image] | None = None) -> None:
-        self.endpoint = endpoint
-        self._info = image_fs_info
-        self._images = images or []
-        self.calls: list[str] = []
-
-    def image_fs_info(self) -> ImageFsInfo:
-        self.calls.append("image_fs_info")
-        return self._info
-
-    def list_images(self) -> list[Image]:
-        self.calls.append("list_images")
-        return self._images
 
 
 def _image_fs_info(data: dict[str, Any]) -> ImageFsInfo:
@@ -62,7 +43,9 @@ def _sampler(case: dict[str, Any], **kwargs: Any) -> tuple[Sampler, StubCri, Fak
     stat = FakeStat(case["st_dev"])
     statfs = FakeStatfs(case["statfs"])
     sample_time = parse_time(case["cadvisor_sample_time"])
-    probe = FsInfoProbe(MountTable.parse(case["mountinfo"], stat=stat), stat=stat, statfs=statfs, clock=lambda: sample_time)
+    probe = FsInfoProbe(
+        MountTable.parse(case["mountinfo"], stat=stat), stat=stat, statfs=statfs, clock=lambda: sample_time
+    )
     cri = StubCri(case["endpoint"], _image_fs_info(case["cri"]))
     return Sampler(cri, probe, node_name="node-a", **kwargs), cri, statfs
 
@@ -91,7 +74,9 @@ def test_provider_choice() -> None:
     assert uses_cadvisor_stats_provider("unix:///run/crio/crio.sock")
     assert not uses_cadvisor_stats_provider("unix:///run/containerd/containerd.sock")
     assert not uses_cadvisor_stats_provider("unix:///tmp/crio.sock")
-    assert not uses_cadvisor_stats_provider("unix:///run/crio/crio.sock", pod_and_container_stats_from_cri=True)
+    assert not uses_cadvisor_stats_provider(
+        "unix:///run/crio/crio.sock", pod_and_container_stats_from_cri=True
+    )
 
 
 def test_provenance_s1() -> None:
@@ -169,7 +154,11 @@ class TestErrors:
         sampler, _, _ = _sampler(case, error_policy="legacy")
         summary, details = sampler.sample_with_details()
         image_fs = summary.to_json()["node"]["runtime"]["imageFs"]
-        assert image_fs == {"time": "2024-05-14T09:21:30.123456Z", "usedBytes": 541495296, "inodesUsed": 21874}
+        assert image_fs == {
+            "time": "2024-05-14T09:21:30.123456Z",
+            "usedBytes": 541495296,
+            "inodesUsed": 21874,
+        }
         assert summary.node.container_fs == summary.node.image_fs
         assert details.image_fs_error is not None
         assert "node.runtime.imageFs.capacityBytes" not in summary.provenance
@@ -191,7 +180,9 @@ class TestErrors:
         sampler, _, _ = _sampler(CASES[0], root_dir="/srv/kubelet")
         with pytest.raises(FsInfoError) as caught:
             sampler.sample()
-        assert str(caught.value).startswith('failed to get rootFs stats: failed to get device for dir "/srv/kubelet"')
+        assert str(caught.value).startswith(
+            'failed to get rootFs stats: failed to get device for dir "/srv/kubelet"'
+        )
 
     def test_missing_used_bytes(self) -> None:
         case = dict(CASES[0])
@@ -211,8 +202,12 @@ class TestErrors:
 
 def test_memory_pids_and_pods_hook() -> None:
     """node.memory, the pods system container, node.rlimit and the pod hook all reach the Summary."""
-    clock_time = dt.datetime(2024, 5, 14, 9, 21, 37, tzinfo=dt.timezone.utc)
-    memory = MemoryProbe(cgroup_root=NODES / "v2-systemd/sys/fs/cgroup", proc_root=NODES / "v2-systemd/proc", clock=lambda: clock_time)
+    clock_time = dt.datetime(2024, 5, 14, 9, 21, 37, tzinfo=dt.UTC)
+    memory = MemoryProbe(
+        cgroup_root=NODES / "v2-systemd/sys/fs/cgroup",
+        proc_root=NODES / "v2-systemd/proc",
+        clock=lambda: clock_time,
+    )
     pids = PidProbe(proc_root=NODES / "v2-systemd/proc", sysinfo=lambda: 1, clock=lambda: clock_time)
     pod = PodStats(pod_ref=PodRef(name="web", namespace="default", uid="u1"))
     sampler, _, _ = _sampler(CASES[0], memory_probe=memory, pid_probe=pids, pod_stats_source=lambda: [pod])
@@ -232,7 +227,9 @@ def test_memory_pids_and_pods_hook() -> None:
 
 
 def test_no_kubepods_note() -> None:
-    memory = MemoryProbe(cgroup_root=NODES / "v2-no-kubepods/sys/fs/cgroup", proc_root=NODES / "v2-no-kubepods/proc")
+    memory = MemoryProbe(
+        cgroup_root=NODES / "v2-no-kubepods/sys/fs/cgroup", proc_root=NODES / "v2-no-kubepods/proc"
+    )
     sampler, _, _ = _sampler(CASES[0], memory_probe=memory)
     summary, details = sampler.sample_with_details()
     assert summary.node.system_container("pods") is None
