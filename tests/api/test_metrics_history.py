@@ -1,0 +1,110 @@
+"""Prometheus metrics on a loopback port, the history ring and its SQLite persistence."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from simulator.api.history import HistoryPoint, HistoryRing, SqliteHistory, load_history_file
+from simulator.api.live import LiveState
+from simulator.api.server import ServerOptions, start_server
+from simulator.errors import InputError
+from tests.api.conftest import SAMPLED_AT, load_summary, make_sample
+from tests.api.test_servicer import IMAGEFS, IMAGEFS_HARD, TO_PRESSURE
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+def test_metrics_follow_samples(tmp_path: Path) -> None:
+    live = LiveState()
+    handle = start_server(live, ServerOptions(socket=f"unix://{tmp_path}/api.sock", metrics_listen="127.0.0.1:0"))
+    try:
+        port = handle.metrics_server.server_port
+        live.publish(make_sample())
+        values = scrape(port)
+        signal = (("eviction_signal", "imagefs.available"),)
+        assert values[("evictsim_signal_available", signal)] == IMAGEFS.available_bytes
+        assert values[("evictsim_threshold", (("eviction_signal", "imagefs.available"), ("kind", "hard")))] == IMAGEFS_HARD
+        assert values[("evictsim_headroom", signal)] == TO_PRESSURE
+        assert values[("evictsim_node_condition", (("condition", "DiskPressure"),))] == 0
+        assert values[("evictsim_sample_age_seconds", ())] > 0
+
+        summary = load_summary()
+        summary.node = dataclasses.replace(summary.node, image_fs=dataclasses.replace(IMAGEFS, available_bytes=IMAGEFS_HARD - 1))
+        live.publish(make_sample(summary))
+        values = scrape(port)
+        assert values[("evictsim_node_condition", (("condition", "DiskPressure"),))] == 1
+        evicting = (("eviction_signal", "imagefs.available"), ("reason", "EvictionThresholdMet"))
+        assert values[("evictsim_would_evict_total", evicting)] == 1
+        assert values[("evictsim_would_image_gc_total", (("reason", "HighThresholdExceeded"),))] == 1
+    finally:
+        handle.stop(0)
+
+
+def point(time: float, available: int = 100) -> HistoryPoint:
+    return HistoryPoint(time, int(time), {"imagefs.available": (available, 1000)}, ("DiskPressure",))
+
+
+def test_history_ring_drops_old_points() -> None:
+    ring = HistoryRing(retention_s=100, interval_s=10)
+    for t in range(0, 300, 10):
+        ring.append(point(float(t)))
+    times = [p.time for p in ring.window()]
+    assert times[0] == 190.0
+    assert times[-1] == 290.0
+    assert [p.time for p in ring.window(20)] == [270.0, 280.0, 290.0]
+
+
+def test_history_ring_rejects_bad_retention() -> None:
+    with pytest.raises(InputError, match="must be positive"):
+        HistoryRing(retention_s=0)
+
+
+def test_sqlite_history_survives_restart(tmp_path: Path) -> None:
+    """Points written by one LiveState are loaded by the next one that opens the same file."""
+    path = tmp_path / "history.db"
+    first = LiveState(store=SqliteHistory(path))
+    now = dt.datetime.now(dt.timezone.utc)
+    for step in range(5):
+        first.publish(make_sample(sampled_at=now - dt.timedelta(seconds=50 - 10 * step)))
+    assert first.store is not None
+    first.store.close()
+
+    second = LiveState(store=SqliteHistory(path))
+    points = second.history.window()
+    assert len(points) == 5
+    assert points[-1].signals["imagefs.available"] == (IMAGEFS.available_bytes, IMAGEFS.capacity_bytes)
+    assert [p.time for p in load_history_file(path)] == [p.time for p in points]
+
+
+def test_load_history_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        load_history_file(tmp_path / "missing.db")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"points": [{"time": "x"}]}')
+    with pytest.raises(InputError, match="invalid history point"):
+        load_history_file(bad)
+
+
+def test_live_state_sequence_and_read() -> None:
+    live = LiveState()
+    assert live.read() is None
+    first = live.publish(make_sample(sampled_at=SAMPLED_AT))
+    second = live.publish(make_sample(sampled_at=SAMPLED_AT + dt.timedelta(seconds=10)))
+    assert (first.sequence, second.sequence) == (1, 2)
+    assert live.read() is second
+    assert live.wait_for_newer(1, 0.01) is second
+    assert live.wait_for_newer(2, 0.01) is None
