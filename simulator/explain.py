@@ -96,7 +96,7 @@ def df_line(info: DirFsInfo, *, unit: str, unit_bytes: int, filesystem: str) -> 
 
 @dataclasses.dataclass(slots=True)
 class Step:
-    """One numbered step of the chain: what was asked, and the numbers that came back."""
+    """One numbered step of the chain: what was requested, and the numbers that came back."""
 
     number: int
     title: str

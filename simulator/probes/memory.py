@@ -42,7 +42,7 @@ UNLIMITED_MEMORY_BYTES = 1 << 62
 # The pod cgroup root: "kubepods" with the cgroupfs driver, "kubepods.slice" with the systemd driver.
 KUBEPODS_NAMES = ("kubepods.slice", "kubepods")
 
-# How the v2 root's usage is emulated: runc 1.2 and later ("anon_file") or runc 1.1 ("meminfo").
+# Rules for emulating the v2 root's usage: runc 1.2 and later ("anon_file") or runc 1.1 ("meminfo").
 # NOTE: which kubelet minor first vendors runc 1.2 was not checked; read the kubelet's go.mod.
 V2_ROOT_USAGE_RULES = ("anon_file", "meminfo")
 
@@ -114,7 +114,7 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text()
     except OSError as error:
-        raise ProbeError(f"cannot read {path}: {error.strerror or error}") from error
+        raise ProbeError(f"failed to read {path}: {error.strerror or error}") from error
 
 
 def _read_uint(path: Path) -> int | None:

@@ -294,7 +294,7 @@ class MountTable:
             data = Path(name).read_bytes()
         except OSError as error:
             raise InputError(
-                f"cannot read mount table {name!r}: {error.strerror or error}; "
+                f"failed to read mount table {name!r}: {error.strerror or error}; "
                 "pass --mountinfo with a readable file such as /proc/self/mountinfo",
                 field="mountinfo",
                 value=name,
@@ -307,7 +307,7 @@ class MountTable:
         return [partition for partition in self.partitions.values() if partition.mountpoint == mountpoint]
 
     def mount_for_dir(self, directory: str) -> MountInfo | None:
-        """cAdvisor's parent walk: the mount at ``directory`` or at its nearest listed ancestor.
+        """Find the mount cAdvisor's parent walk finds: the one at ``directory`` or at its nearest listed ancestor.
 
         Paths are handled as strings: symlinks and ``..`` are not resolved, as in cAdvisor.
         """

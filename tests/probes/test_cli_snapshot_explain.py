@@ -114,7 +114,7 @@ class TestSnapshot:
         """An unreadable mount table is invalid input: one line, exit code 2."""
         code, _, err = _run(["snapshot", "--mountinfo", str(tmp_path / "missing")], capsys)
         assert code == 2
-        assert "cannot read mount table" in err
+        assert "failed to read mount table" in err
         assert err.count("\n") == 1
 
     def test_empty_image_filesystems(

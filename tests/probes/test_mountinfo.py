@@ -108,7 +108,7 @@ class TestUnreadable:
     def test_directory(self, tmp_path: Path) -> None:
         with pytest.raises(InputError) as caught:
             MountTable.from_file(tmp_path)
-        assert "cannot read mount table" in str(caught.value)
+        assert "failed to read mount table" in str(caught.value)
 
 
 class TestRealMountTables:
