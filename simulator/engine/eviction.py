@@ -3,7 +3,8 @@
 :func:`synchronize` takes a Summary, pod specs, a Policy, the previous :class:`ManagerState`,
 the simulated time and a Reclaimer, and returns a :class:`Decision` and the next state. It
 follows the kubelet's pass step by step (kubernetes pkg/kubelet/eviction/eviction_manager.go,
-1.27-1.35); each step below carries a one-line comment. Nothing here reads the wall clock.
+1.27-1.35); each step below carries a one-line comment. Nothing here reads the wall clock or
+logs: callers log the decision (the daemon logs changes only).
 
 Differences from the kubelet that a caller can see:
 
@@ -18,8 +19,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Sequence
-
-import structlog
 
 from simulator.engine.decision import Decision, Eviction, RankingReport, ReclaimReport, ThresholdReport
 from simulator.engine.observations import Observation, Observations, make_observations, missing_signal_notes
@@ -51,8 +50,6 @@ from simulator.signals import (
     Signal,
 )
 from simulator.snapshot import PodRef, PodStats, Summary
-
-log = structlog.get_logger(component="eviction_manager")
 
 # The grace period the kubelet gives hard-threshold and local-storage evictions since 1.31
 # (immediateEvictionGracePeriodSeconds, kubernetes PR 124063); before 1.31 it passed 0.
@@ -563,12 +560,6 @@ def synchronize(
                 annotations=annotations,
                 condition={"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet", "message": message},
             )
-        )
-        log.info(
-            "pod_would_be_evicted",
-            pod=candidate.spec.key,
-            signal=threshold.signal.value,
-            grace_period_s=work.evictions[-1].grace_period_s,
         )
         break
     else:
