@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -122,15 +124,27 @@ def test_loop_devices_resolved(containerd_node: ContainerdNode) -> None:
     assert summary.node.fs.inodes == node_statvfs.f_files
 
 
-def test_explain_imagefs(
-    containerd_node: ContainerdNode, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_explain_imagefs(containerd_node: ContainerdNode) -> None:
     """``evictsim explain imagefs`` walks all six steps on the real runtime and exits 0."""
-    monkeypatch.setattr(cli_main, "COMMAND_MODULES", ("snapshot", "explain"))
-    code = cli_main.main(["explain", "imagefs", "--cri-endpoint", containerd_node.endpoint, "-o", "json"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    document = json.loads(captured.out)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "explain",
+            "imagefs",
+            "--cri-endpoint",
+            containerd_node.endpoint,
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
     assert [step["step"] for step in document["steps"]] == [1, 2, 3, 4, 5, 6]
     assert document["steps"][3]["values"]["device"] == containerd_node.image_fs.device
     assert document["df"][0]["mountedOn"] == str(containerd_node.image_fs_mount)
