@@ -47,14 +47,19 @@ def test_missing_socket_then_runtime_appears(tmp_path: Path) -> None:
         daemon.tick()
 
         os.symlink(server.socket_path, socket_link)
-        clock.advance(10)
-        daemon.tick()
+        # gRPC may hold the failed address in its reconnect backoff (about a second) for a few ticks
+        deadline = time.monotonic() + 10
+        while not any(entry["event"] == "runtime_recovered" for entry in captured):
+            assert time.monotonic() < deadline, "the daemon did not reconnect within 10 s"
+            clock.advance(10)
+            daemon.tick()
+            time.sleep(0.2)
         daemon.source.close()
         received = server.received
 
     names = [entry["event"] for entry in captured if entry.get("component") == "daemon"]
     assert names.count("runtime_unreachable") == 1
-    assert names.count("runtime_still_unreachable") == 1
+    assert names.count("runtime_still_unreachable") >= 1
     assert names.count("runtime_recovered") == 1
     assert names.count("sample_taken") == 1
     warning = next(entry for entry in captured if entry["event"] == "runtime_unreachable")
