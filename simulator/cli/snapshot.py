@@ -11,6 +11,7 @@ from simulator.probes.fsinfo import FsInfoProbe
 from simulator.probes.memory import MemoryProbe
 from simulator.probes.mountinfo import MountTable
 from simulator.probes.pids import PidProbe
+from simulator.probes.pods import CriPodStatsSource
 from simulator.probes.sampler import DEFAULT_ROOT_DIR, ErrorPolicy, Sampler, StatsProvider
 
 DEFAULT_MOUNTINFO = "/proc/self/mountinfo"
@@ -86,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             pid_probe=PidProbe(),
             error_policy=args.error_policy,
             stats_provider=args.stats_provider,
+            pod_stats_source=CriPodStatsSource(cri, root_dir=args.root_dir),
         )
         summary, details = sampler.sample_with_details()
     document = summary.to_json(with_provenance=True)

@@ -85,6 +85,7 @@ class TestSnapshot:
         assert document["node"]["runtime"]["containerFs"]["usedBytes"] == USED_BYTES
         assert document["evictsim"]["statsProvider"] == "cri"
         assert "memory" in document["node"]
+        assert document["pods"] == []
         assert document["node"]["rlimit"]["maxpid"] > 0
 
     def test_table_and_yaml(
