@@ -276,9 +276,16 @@ def read_dropin_directory(directory: str | os.PathLike[str]) -> tuple[list[Confi
                 source=source,
             )
         check_type_meta(data, source, required=True)
-        validate_field_types({k: v for k, v in data.items() if v is not None}, source)
+        validate_field_types(_without_nulls(data), source)
         documents.append(ConfigDocument(data=data, source=source, lines=lines))
     return documents, skipped
+
+
+def _without_nulls(value: Any) -> Any:
+    """Drop null entries at every level: in a merge patch they delete keys and carry no type."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def _walk_lexical(root: Path) -> list[Path]:
