@@ -103,12 +103,13 @@ class TestSnapshot:
 
     def test_unreachable_runtime(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """A runtime that cannot be reached is a one-line error and exit code 1."""
-        code, out, err = _run(
-            ["snapshot", "--cri-endpoint", f"unix://{tmp_path}/none.sock", "-o", "json"], capsys
-        )
+        socket = tmp_path / "none.sock"
+        argv = ["snapshot", "--cri-endpoint", f"unix://{socket}", "--root-dir", str(tmp_path), "-o", "json"]
+        code, out, err = _run(argv, capsys)
         assert code == 1
         assert out == ""
         assert err.startswith("evictsim: error: ")
+        assert str(socket) in err
         assert err.count("\n") == 1
 
     def test_unreadable_mountinfo(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
