@@ -167,6 +167,14 @@ class TestExplain:
         assert "$ df -B KB " in out
         assert "1kB-blocks" in out
 
+    def test_unreachable_runtime(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        socket = tmp_path / "none.sock"
+        code, out, err = _run(["explain", "imagefs", "--cri-endpoint", f"unix://{socket}"], capsys)
+        assert code == 1
+        assert out == ""
+        assert str(socket) in err
+        assert err.count("\n") == 1
+
     def test_missing_mountpoint(
         self, fake_runtime: tuple[FakeCriServer, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
