@@ -132,8 +132,13 @@ class ImageFsExplanation:
         return out
 
 
-def explain_image_fs(cri: CriSource, probe: FsInfoProbe) -> ImageFsExplanation:
+def explain_image_fs(
+    cri: CriSource, probe: FsInfoProbe, *, root_dir: str | None = None
+) -> ImageFsExplanation:
     """Walk the kubelet's imageFs chain against a live runtime and mount table.
+
+    With ``root_dir`` (the kubelet's root dir), a note says whether imagefs is a dedicated
+    filesystem, which the kubelet decides by comparing the two device names.
 
     A lookup failure stops the chain at that step and is reported in ``error`` (current kubelets
     fail the whole Summary there) instead of raising. A failing CRI call raises ProbeError.
@@ -269,7 +274,26 @@ def explain_image_fs(cri: CriSource, probe: FsInfoProbe) -> ImageFsExplanation:
         df_line(fs_info, unit="KB", unit_bytes=1000, filesystem=filesystem),
     ]
     notes.extend(_reconcile_notes(fs_info, usage.used_bytes, probe.mount_table.source))
+    if root_dir is not None:
+        notes.append(_dedicated_note(probe, fs_info, root_dir))
     return explanation
+
+
+def _dedicated_note(probe: FsInfoProbe, image_info: DirFsInfo, root_dir: str) -> str:
+    """Compare device names as the kubelet's HasDedicatedImageFs does (CRI stats provider)."""
+    try:
+        node_info = probe.dir_fs_info(root_dir)
+    except FsInfoError as error:
+        return f"nodefs lookup of the root dir {root_dir} failed ({error}), so the kubelet would not start"
+    if node_info.device == image_info.device:
+        return (
+            f"imagefs shares device {image_info.device} with nodefs (root dir {root_dir}), so the kubelet "
+            "treats them as one filesystem"
+        )
+    return (
+        f"imagefs is on {image_info.device} and nodefs (root dir {root_dir}) on {node_info.device}, so the "
+        "kubelet treats imagefs as a dedicated filesystem"
+    )
 
 
 def _df_filesystem_name(probe: FsInfoProbe, info: DirFsInfo) -> str:

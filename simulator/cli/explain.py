@@ -28,6 +28,6 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     mount_table = MountTable.from_file(args.mountinfo)
     with open_cri_client(args) as cri:
-        explanation = explain_image_fs(cri, FsInfoProbe(mount_table))
+        explanation = explain_image_fs(cri, FsInfoProbe(mount_table), root_dir=args.root_dir)
     emit(explanation.to_json(), args.output, lambda _document: render_text(explanation))
     return 0

@@ -135,6 +135,8 @@ def test_explain_imagefs(containerd_node: ContainerdNode) -> None:
             "imagefs",
             "--cri-endpoint",
             containerd_node.endpoint,
+            "--root-dir",
+            str(containerd_node.kubelet_root),
             "-o",
             "json",
         ],
@@ -150,6 +152,7 @@ def test_explain_imagefs(containerd_node: ContainerdNode) -> None:
     assert document["df"][0]["mountedOn"] == str(containerd_node.image_fs_mount)
     statvfs = os.statvfs(containerd_node.image_fs_mount)
     assert document["df"][1]["size"] == -(-statvfs.f_blocks * statvfs.f_frsize // 1000)
+    assert any("dedicated filesystem" in note for note in document["notes"])
 
 
 def test_snapshot_command(

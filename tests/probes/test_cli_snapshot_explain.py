@@ -254,7 +254,7 @@ class TestExplainFallback:
         usage = FilesystemUsage(timestamp_ns=1, mountpoint=self.MOUNTPOINT, used_bytes=10, inodes_used=1)
         cri = StubCri("unix:///run/containerd/containerd.sock", ImageFsInfo([usage], []))
 
-        explanation = explain_image_fs(cri, probe)
+        explanation = explain_image_fs(cri, probe, root_dir="/var/lib/kubelet")
 
         assert explanation.error is None
         assert explanation.steps[3].values["resolution"] == "fallback: parent walk found mount /"
@@ -264,3 +264,4 @@ class TestExplainFallback:
         assert "8:48" in missing[0]
         assert "start.mountinfo" in missing[0]
         assert "Notes:" in render_text(explanation)
+        assert any("root dir /var/lib/kubelet failed" in note for note in explanation.notes)
