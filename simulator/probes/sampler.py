@@ -571,6 +571,12 @@ def _add_memory_provenance(provenance: dict[str, Provenance], prefix: str, memor
             detail=f"usage - {inactive_key} = {memory.usage_bytes} - {memory.inactive_file_bytes}",
         ),
     }
+    rss_key = "anon" if memory.cgroup_version == 2 else "total_rss"
+    stat_keys = {"rssBytes": (memory.rss_bytes, rss_key), "pageFaults": (memory.page_faults, "pgfault")}
+    stat_keys["majorPageFaults"] = (memory.major_page_faults, "pgmajfault")
+    for field, (value, key) in stat_keys.items():
+        if value is not None:
+            entries[field] = Provenance(source=f"{memory.cgroup_path}/memory.stat", detail=key)
     if memory.available_bytes is not None:
         entries["availableBytes"] = Provenance(
             source=memory.limit_source,

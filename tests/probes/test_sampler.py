@@ -224,6 +224,17 @@ def test_memory_pids_and_pods_hook() -> None:
     assert summary.pods == [pod]
     assert summary.provenance["node.memory.usageBytes"].source.endswith("memory.stat anon + file")
     assert summary.provenance["node.rlimit.maxpid"].source.endswith("threads-max")
+    for field in (
+        "availableBytes",
+        "usageBytes",
+        "workingSetBytes",
+        "rssBytes",
+        "pageFaults",
+        "majorPageFaults",
+    ):
+        assert f"node.memory.{field}" in summary.provenance
+        assert f"node.systemContainers[pods].memory.{field}" in summary.provenance
+    assert summary.provenance["node.memory.rssBytes"].detail == "anon"
 
 
 def test_no_kubepods_note() -> None:
