@@ -137,7 +137,7 @@ def explain_image_fs(
 ) -> ImageFsExplanation:
     """Walk the kubelet's imageFs chain against a live runtime and mount table.
 
-    With ``root_dir`` (the kubelet's root dir), a note says whether imagefs is a dedicated
+    With ``root_dir`` (the kubelet's root dir), a note states whether imagefs is a dedicated
     filesystem, which the kubelet decides by comparing the two device names.
 
     A lookup failure stops the chain at that step and is reported in ``error`` (current kubelets
