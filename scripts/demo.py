@@ -33,6 +33,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+import structlog
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RECORDED_NODE = REPO_ROOT / "examples" / "recorded-node"
 MIB = 1024 * 1024
@@ -262,4 +264,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # The harness logs with structlog. Send its lines to stderr with ours, so stdout carries
+    # only the daemon's output.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     sys.exit(main())

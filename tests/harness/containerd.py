@@ -42,6 +42,7 @@ DEFAULT_NODE_FS_BYTES = 256 * MIB
 STATS_COLLECT_PERIOD_S = 1
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
+MAX_SOCKET_PATH_BYTES = 107
 
 
 def missing_prerequisites() -> list[str]:
@@ -129,6 +130,17 @@ disabled_plugins = [
 """
 
 
+def _log_teardown(level: str, event: str, **fields: object) -> None:
+    """Log a teardown event without ever raising, because cleanup must go on even when logging fails.
+
+    A logger that writes to a stream pytest has already closed raises ValueError.
+    """
+    try:
+        getattr(log, level)(event, **fields)
+    except Exception:  # noqa: BLE001, S110 - nothing left to report the logging failure to
+        pass
+
+
 def remove_cgroups(cgroup_root: str, hierarchy_root: Path = Path("/sys/fs/cgroup")) -> None:
     """Remove the empty cgroup directories runc left under ``cgroup_root`` in every hierarchy.
 
@@ -146,7 +158,7 @@ def remove_cgroups(cgroup_root: str, hierarchy_root: Path = Path("/sys/fs/cgroup
             try:
                 os.rmdir(directory)
             except OSError as error:
-                log.warning("cgroup_remove_failed", path=directory, error=str(error))
+                _log_teardown("warning", "cgroup_remove_failed", path=directory, error=str(error))
 
 
 def _read_cmdline(pid: int) -> list[str]:
@@ -235,7 +247,6 @@ class ContainerdNode:
         reasons = missing_prerequisites()
         if reasons:
             raise HarnessError("cannot start containerd: " + "; ".join(reasons))
-        # A short base path keeps the socket path under the 108-byte sun_path limit.
         base = Path(tempfile.mkdtemp(prefix="evictsim-node-", dir=str(base_dir) if base_dir else None))
         node: ContainerdNode | None = None
         image_fs: LoopFilesystem | None = None
@@ -257,6 +268,12 @@ class ContainerdNode:
             for directory in (state, cni_dir / "bin", cni_dir / "net.d", node_fs.mountpoint / "pods"):
                 directory.mkdir(parents=True, exist_ok=True)
             socket_path = base / "containerd.sock"
+            # The ttrpc socket adds 6 bytes, and a Unix socket path must fit in 107 bytes.
+            if len(str(socket_path)) + len(".ttrpc") > MAX_SOCKET_PATH_BYTES:
+                raise HarnessError(
+                    f"socket path {socket_path}.ttrpc is longer than {MAX_SOCKET_PATH_BYTES} bytes; "
+                    "pass a shorter base_dir or set TMPDIR to a short directory such as /tmp"
+                )
             config_path = base / "config.toml"
             config_path.write_text(
                 render_config(
@@ -446,7 +463,7 @@ class ContainerdNode:
             with CriMutator(self.endpoint) as mutator:
                 mutator.remove_all_pods()
         except Exception as error:  # noqa: BLE001 - teardown falls back to killing the shims
-            log.warning("pod_cleanup_failed", error=str(error), socket=str(self.socket_path))
+            _log_teardown("warning", "pod_cleanup_failed", error=str(error), socket=str(self.socket_path))
 
     def stop(self) -> None:
         """Stop pods over CRI, stop containerd and its shims by pid, unmount and delete everything.
@@ -467,14 +484,18 @@ class ContainerdNode:
             try:
                 step()
             except Exception as error:  # noqa: BLE001 - later steps must still run
-                log.error("teardown_step_failed", step=name, error=str(error), base_dir=str(self.base_dir))
+                _log_teardown(
+                    "error", "teardown_step_failed", step=name, error=str(error), base_dir=str(self.base_dir)
+                )
 
     def _stop_processes(self) -> None:
         shims = self.shim_pids()
         if self.process is not None and self.process.poll() is None:
             _terminate_pids([self.process.pid], timeout_s=STOP_TIMEOUT_S)
             self.process.wait(timeout=STOP_TIMEOUT_S)
-            log.info("containerd_stopped", pid=self.process.pid, exit_code=self.process.returncode)
+            _log_teardown(
+                "info", "containerd_stopped", pid=self.process.pid, exit_code=self.process.returncode
+            )
         # Shims outlive containerd by design. Kill what runs in the containers first, then the shims.
         shims = sorted(set(shims) | set(self.shim_pids()))
         if shims:
@@ -485,7 +506,7 @@ class ContainerdNode:
         leftover = mounts_under(self.base_dir)
         if leftover:
             # Deleting through a mount would reach files outside the node, so keep the directory.
-            log.error("mounts_left_behind", mountpoints=[entry.mountpoint for entry in leftover])
+            _log_teardown("error", "mounts_left_behind", mountpoints=[entry.mountpoint for entry in leftover])
             return
         shutil.rmtree(self.base_dir, ignore_errors=True)
 

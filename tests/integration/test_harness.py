@@ -14,11 +14,13 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from harness import (
     ContainerdNode,
+    HarnessError,
     build_sized_image,
     build_workload_image,
     empty_dir_path,
@@ -274,6 +276,33 @@ class TestPods:
 
         assert handle.pod_sandbox_id not in {item.id for item in sandboxes.items}
         assert not set(handle.container_ids.values()) & {item.id for item in containers.containers}
+
+
+def test_factory_starts_sized_node(containerd_node_factory: Callable[..., ContainerdNode]) -> None:
+    """A private node from the factory gets the requested filesystem sizes and serves CRI."""
+    node = containerd_node_factory(image_fs_bytes=160 * MIB, node_fs_bytes=96 * MIB)
+    image_stats = os.statvfs(node.image_fs_mount)
+    node_stats = os.statvfs(node.kubelet_root)
+    version = node.cri_call("RuntimeService/Version", api.VersionRequest(), api.VersionResponse)
+
+    assert 0.85 * 160 * MIB < image_stats.f_blocks * image_stats.f_frsize <= 160 * MIB
+    assert 0.85 * 96 * MIB < node_stats.f_blocks * node_stats.f_frsize <= 96 * MIB
+    assert version.runtime_name == "containerd"
+
+
+def test_long_base_dir_rejected(tmp_path: Path) -> None:
+    """A base directory too long for a Unix socket path fails fast with a message naming the fix."""
+    reasons = missing_prerequisites()
+    if reasons:
+        pytest.skip("real containerd unavailable: " + "; ".join(reasons))
+    long_dir = tmp_path / ("d" * 100)
+    long_dir.mkdir()
+
+    with pytest.raises(HarnessError, match="shorter base_dir"):
+        ContainerdNode.start(base_dir=long_dir)
+
+    assert list(long_dir.iterdir()) == []
+    assert mounts_under(long_dir) == []
 
 
 def _loop_devices_for(backing_file: Path) -> str:
