@@ -139,7 +139,7 @@ class Daemon:
         self.pods = list(pods) if pods is not None else None
         self.live_state = live_state
         self.lint = lint
-        self._linted_layout = False
+        self._linted = False
         self._logged_findings: set[str] = set()
         self.log = logger or structlog.get_logger("evictsim.daemon").bind(component="daemon")
         if self.settings.node_name:
@@ -174,6 +174,14 @@ class Daemon:
                 self._tick(outcome)
             except Exception as error:  # noqa: BLE001 - the loop must survive any single tick
                 self._log_tick_failure(error)
+            if not self._linted:
+                # after the first tick, so findings that depend on the filesystem layout can use
+                # the layout the first sample showed (None when there was no sample)
+                self._linted = True
+                try:
+                    self._log_lint_findings(layout=self.evaluator.layout)
+                except Exception as error:  # noqa: BLE001 - lint is advice; the loop goes on
+                    self.log.error("policy_lint_failed", error=f"{type(error).__name__}: {error}")
             self.ticks += 1
             if self.settings.max_ticks is not None and self.ticks >= self.settings.max_ticks:
                 self.request_stop("tick_limit")
@@ -190,10 +198,7 @@ class Daemon:
         # the eviction manager's pass, and the garbage collectors when their periods are due
         evaluation = self.evaluator.evaluate(sample.summary, sample.time, sample.gc_inputs)
         decision = evaluation.decision
-        if not self._linted_layout:
-            # findings that depend on the filesystem layout can only be known after the first sample
-            self._linted_layout = True
-            self._log_lint_findings(layout=self.evaluator.layout)
+
         outcome.decision = decision
         if decision.get("ranking"):
             self.log.debug("pods_ranked", ranking=decision["ranking"])
@@ -332,7 +337,6 @@ class Daemon:
             thresholds=[_threshold_text(t) for t in getattr(self.policy, "thresholds", ())],
             **self.settings.to_log(),
         )
-        self._log_lint_findings(layout=None)
 
         restore = self._install_signal_handlers()
         scheduler = BackgroundScheduler(executors={"default": DaemonThreadExecutor()}, timezone=UTC)
