@@ -7,6 +7,7 @@ what trends, the HTML report and scenario export need; whole Summaries are not k
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import dataclasses
 import json
 import sqlite3
@@ -172,3 +173,100 @@ def load_history_file(path: str | Path) -> list[HistoryPoint]:
     if not isinstance(points, list):
         raise InputError(f"history file {str(path)!r}: expected a JSON object with a \"points\" list")
     return [HistoryPoint.from_json(p, source=str(path)) for p in points]
+
+
+def points_from_message(message: Any) -> list[HistoryPoint]:
+    """Convert an evictsim.v1.History message's points."""
+    return [
+        HistoryPoint(
+            p.time,
+            p.sequence,
+            {name: (value.available, value.capacity) for name, value in p.signals.items()},
+            tuple(p.node_conditions),
+        )
+        for p in message.points
+    ]
+
+
+def _fs_section(point: HistoryPoint, bytes_signal: str, inodes_signal: str, time: str) -> dict[str, Any] | None:
+    if bytes_signal not in point.signals and inodes_signal not in point.signals:
+        return None
+    section: dict[str, Any] = {"time": time}
+    if bytes_signal in point.signals:
+        available, capacity = point.signals[bytes_signal]
+        section.update(availableBytes=available, capacityBytes=capacity, usedBytes=capacity - available)
+    if inodes_signal in point.signals:
+        free, total = point.signals[inodes_signal]
+        section.update(inodesFree=free, inodes=total, inodesUsed=total - free)
+    return section
+
+
+def _memory_section(point: HistoryPoint, signal: str, time: str) -> dict[str, Any] | None:
+    if signal not in point.signals:
+        return None
+    available, capacity = point.signals[signal]
+    return {"time": time, "availableBytes": available, "workingSetBytes": capacity - available}
+
+
+def summary_document(point: HistoryPoint, node_name: str = "") -> dict[str, Any]:
+    """Rebuild a node-only Summary document from one history point (pods are not kept)."""
+    from simulator.snapshot import format_time
+
+    time = format_time(dt.datetime.fromtimestamp(point.time, dt.timezone.utc))
+    node: dict[str, Any] = {"nodeName": node_name}
+    memory = _memory_section(point, "memory.available", time)
+    if memory is not None:
+        node["memory"] = memory
+    pods_memory = _memory_section(point, "allocatableMemory.available", time)
+    if pods_memory is not None:
+        node["systemContainers"] = [{"name": "pods", "startTime": time, "memory": pods_memory}]
+    fs = _fs_section(point, "nodefs.available", "nodefs.inodesFree", time)
+    if fs is not None:
+        node["fs"] = fs
+    runtime: dict[str, Any] = {}
+    image_fs = _fs_section(point, "imagefs.available", "imagefs.inodesFree", time)
+    if image_fs is not None:
+        runtime["imageFs"] = image_fs
+    container_fs = _fs_section(point, "containerfs.available", "containerfs.inodesFree", time)
+    if container_fs is not None:
+        runtime["containerFs"] = container_fs
+    if runtime:
+        node["runtime"] = runtime
+    if "pid.available" in point.signals:
+        available, maxpid = point.signals["pid.available"]
+        node["rlimit"] = {"time": time, "maxpid": maxpid, "curproc": maxpid - available}
+    return {"node": node, "pods": []}
+
+
+def scenario_from_history(
+    points: list[HistoryPoint],
+    *,
+    kubelet_version: str,
+    kubelet_config: Mapping[str, Any] | None = None,
+    node_name: str = "",
+) -> dict[str, Any]:
+    """Build a scenario document (the format of ``simulator.scenario``) replaying ``points``.
+
+    Each point becomes one step with a node-only Summary; ``after`` is the time since the
+    previous point. Pods are not part of the history, so the replay ranks no pod specs.
+    """
+    from simulator.quantity import format_go_duration
+
+    if not points:
+        raise InputError("the history is empty: nothing to export (has the daemon sampled yet?)")
+    steps = []
+    previous_time = points[0].time
+    for point in points:
+        steps.append(
+            {
+                "name": f"sample {point.sequence}",
+                "after": format_go_duration(max(0.0, point.time - previous_time)),
+                "summary": summary_document(point, node_name),
+            }
+        )
+        previous_time = point.time
+    document: dict[str, Any] = {"kubeletVersion": kubelet_version}
+    if kubelet_config is not None:
+        document["policy"] = dict(kubelet_config)
+    document["steps"] = steps
+    return document

@@ -326,6 +326,23 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
         return response
 
 
+    @_rpc
+    def GetHistory(self, request: pb.GetHistoryRequest, context: grpc.ServicerContext) -> pb.History:
+        validation.check_range(request.window_s, field="window_s", minimum=0.0, maximum=366 * 86400.0, unit="s")
+        sample = self._sample()
+        response = pb.History(
+            kubelet_config=convert.to_struct(config_document(sample.policy, sample.kubelet_config)),
+            kubelet_version=sample.policy.kubelet_version,
+            node_name=sample.summary.node.node_name,
+        )
+        for point in self.live.history.window(request.window_s or None):
+            item = response.points.add(time=point.time, sequence=point.sequence, node_conditions=list(point.node_conditions))
+            for name, (available, capacity) in point.signals.items():
+                item.signals[name].available = available
+                item.signals[name].capacity = capacity
+        return response
+
+
 def describe_changes(previous: DecisionView | None, current: DecisionView) -> list[str]:
     """List what differs between two decisions: conditions, signals met, image GC and victims."""
     if previous is None:

@@ -348,3 +348,48 @@ class ImageFsExplanation(_message.Message):
     steps: _containers.RepeatedCompositeFieldContainer[ExplainStep]
     detail: _struct_pb2.Struct
     def __init__(self, steps: _Optional[_Iterable[_Union[ExplainStep, _Mapping]]] = ..., detail: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class GetHistoryRequest(_message.Message):
+    __slots__ = ("window_s",)
+    WINDOW_S_FIELD_NUMBER: _ClassVar[int]
+    window_s: float
+    def __init__(self, window_s: _Optional[float] = ...) -> None: ...
+
+class SignalValue(_message.Message):
+    __slots__ = ("available", "capacity")
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    available: int
+    capacity: int
+    def __init__(self, available: _Optional[int] = ..., capacity: _Optional[int] = ...) -> None: ...
+
+class HistoryPoint(_message.Message):
+    __slots__ = ("time", "sequence", "signals", "node_conditions")
+    class SignalsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: SignalValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[SignalValue, _Mapping]] = ...) -> None: ...
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    NODE_CONDITIONS_FIELD_NUMBER: _ClassVar[int]
+    time: float
+    sequence: int
+    signals: _containers.MessageMap[str, SignalValue]
+    node_conditions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, time: _Optional[float] = ..., sequence: _Optional[int] = ..., signals: _Optional[_Mapping[str, SignalValue]] = ..., node_conditions: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class History(_message.Message):
+    __slots__ = ("points", "kubelet_config", "kubelet_version", "node_name")
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    KUBELET_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    KUBELET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    points: _containers.RepeatedCompositeFieldContainer[HistoryPoint]
+    kubelet_config: _struct_pb2.Struct
+    kubelet_version: str
+    node_name: str
+    def __init__(self, points: _Optional[_Iterable[_Union[HistoryPoint, _Mapping]]] = ..., kubelet_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., kubelet_version: _Optional[str] = ..., node_name: _Optional[str] = ...) -> None: ...

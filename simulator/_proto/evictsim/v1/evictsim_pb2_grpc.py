@@ -69,6 +69,11 @@ class WhatIfServiceStub:
                 request_serializer=simulator_dot___proto_dot_evictsim_dot_v1_dot_evictsim__pb2.ExplainImageFsRequest.SerializeToString,
                 response_deserializer=simulator_dot___proto_dot_evictsim_dot_v1_dot_evictsim__pb2.ImageFsExplanation.FromString,
                 _registered_method=True)
+        self.GetHistory = channel.unary_unary(
+                '/evictsim.v1.WhatIfService/GetHistory',
+                request_serializer=simulator_dot___proto_dot_evictsim_dot_v1_dot_evictsim__pb2.GetHistoryRequest.SerializeToString,
+                response_deserializer=simulator_dot___proto_dot_evictsim_dot_v1_dot_evictsim__pb2.History.FromString,
+                _registered_method=True)
 
 
 class WhatIfServiceServicer:
@@ -123,6 +128,13 @@ class WhatIfServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetHistory(self, request, context):
+        """The daemon's history of signal observations, with the policy they were judged by.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WhatIfServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -160,6 +172,11 @@ def add_WhatIfServiceServicer_to_server(servicer, server):
                     servicer.ExplainImageFs,
                     request_deserializer=simulator_dot___proto_dot_evictsim_dot_v1_dot_evictsim__pb2.ExplainImageFsRequest.FromString,
                     response_serializer=simulator_dot___proto_dot_evictsim_dot_v1_dot_evictsim__pb2.ImageFsExplanation.SerializeToString,
+            ),
+            'GetHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHistory,
+                    request_deserializer=simulator_dot___proto_dot_evictsim_dot_v1_dot_evictsim__pb2.GetHistoryRequest.FromString,
+                    response_serializer=simulator_dot___proto_dot_evictsim_dot_v1_dot_evictsim__pb2.History.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -351,6 +368,33 @@ class WhatIfService:
             '/evictsim.v1.WhatIfService/ExplainImageFs',
             simulator_dot___proto_dot_evictsim_dot_v1_dot_evictsim__pb2.ExplainImageFsRequest.SerializeToString,
             simulator_dot___proto_dot_evictsim_dot_v1_dot_evictsim__pb2.ImageFsExplanation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/evictsim.v1.WhatIfService/GetHistory',
+            simulator_dot___proto_dot_evictsim_dot_v1_dot_evictsim__pb2.GetHistoryRequest.SerializeToString,
+            simulator_dot___proto_dot_evictsim_dot_v1_dot_evictsim__pb2.History.FromString,
             options,
             channel_credentials,
             insecure,
