@@ -33,7 +33,7 @@ import datetime as dt
 import enum
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from simulator.engine.images import CONTAINER_RUNNING, CONTAINER_EXITED, ContainerInfo, ImageInfo
 from simulator.errors import InputError
@@ -168,8 +168,12 @@ class ImageRecord:
     display_name: str = ""
 
 
+# Go's zero time sorts before every real time.
+ZERO_TIME = dt.datetime.min.replace(tzinfo=UTC)
+
+
 def _sort_time(value: dt.datetime | None) -> dt.datetime:
-    return value if value is not None else dt.datetime.min.replace(tzinfo=UTC)
+    return ZERO_TIME if value is None else value
 
 
 def eviction_order_key(record: ImageRecord) -> tuple[dt.datetime, dt.datetime, str]:
@@ -178,7 +182,10 @@ def eviction_order_key(record: ImageRecord) -> tuple[dt.datetime, dt.datetime, s
     The kubelet breaks remaining ties arbitrarily (sort.Sort is not stable); the image id is
     the last key here so that results are repeatable.
     """
-    return (_sort_time(record.last_used), _sort_time(record.first_detected), record.image_id)
+    last_used = record.last_used
+    first_detected = record.first_detected
+    return (ZERO_TIME if last_used is None else last_used,
+            ZERO_TIME if first_detected is None else first_detected, record.image_id)
 
 
 @dataclasses.dataclass(slots=True)
@@ -186,7 +193,7 @@ class Detection:
     """One detection's view: which images containers reference, and by which container states."""
 
     time: dt.datetime
-    in_use: dict[str, str]
+    in_use: dict[str, Outcome]
 
 
 class ImageDetector:
@@ -222,15 +229,15 @@ class ImageDetector:
             seen.add(image.id)
             record = self.records.get(image.id)
             if record is None:
-                record = ImageRecord(image_id=image.id, first_detected=detect_time)
+                record = ImageRecord(image_id=image.id, first_detected=detect_time, display_name=image.display_name)
                 self.records[image.id] = record
             if image.id in in_use:
                 record.last_used = now
             record.size_bytes = image.size_bytes
             record.pinned = image.pinned
-            record.display_name = image.display_name
-        for image_id in [key for key in self.records if key not in seen]:
-            del self.records[image_id]
+        if len(seen) != len(self.records):
+            for image_id in [key for key in self.records if key not in seen]:
+                del self.records[image_id]
         self.initialized = True
         self.last_detection = Detection(time=now, in_use=in_use)
         return self.last_detection
@@ -286,10 +293,10 @@ class ImageDetector:
         return detector
 
 
-def images_in_use(containers: Iterable[ContainerInfo]) -> dict[str, str]:
+def images_in_use(containers: Iterable[ContainerInfo]) -> dict[str, Outcome]:
     """Map each referenced image id to the strongest reason: running, else created, else exited."""
     rank = {Outcome.IN_USE_RUNNING: 3, Outcome.IN_USE_CREATED: 2, Outcome.IN_USE_EXITED: 1}
-    in_use: dict[str, str] = {}
+    in_use: dict[str, Outcome] = {}
     for container in containers:
         if not container.image_id:
             continue
@@ -300,7 +307,7 @@ def images_in_use(containers: Iterable[ContainerInfo]) -> dict[str, str]:
         else:
             reason = Outcome.IN_USE_CREATED
         current = in_use.get(container.image_id)
-        if current is None or rank[reason] > rank[Outcome(current)]:
+        if current is None or rank[reason] > rank[current]:
             in_use[container.image_id] = reason
     return in_use
 
@@ -329,9 +336,8 @@ def _parse(value: Any, field: str, source: str) -> dt.datetime | None:
 # results
 
 
-@dataclasses.dataclass(slots=True)
-class Candidate:
-    """One image and what the simulated pass would do with it."""
+class Candidate(NamedTuple):
+    """One image and what the simulated pass would do with it (a tuple: thousands are built per pass)."""
 
     image_id: str
     name: str
@@ -470,7 +476,7 @@ def _ordered_candidates(detector: ImageDetector, detection: Detection) -> tuple[
     for record in detector.records.values():
         reason = detection.in_use.get(record.image_id)
         if reason is not None:
-            kept.append(_candidate(record, Outcome(reason)))
+            kept.append(_candidate(record, reason))
         elif record.pinned:
             kept.append(_candidate(record, Outcome.PINNED))
         else:

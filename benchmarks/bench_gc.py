@@ -1,0 +1,104 @@
+"""Time one image GC decision over 5,000 images and 2,000 containers, and one container GC pass.
+
+The target is 20 ms per image GC decision in-process. Each decision includes the detection
+that the kubelet runs at the start of GC, the ordering of candidates and the threshold pass.
+
+    python3 benchmarks/bench_gc.py [--repeat N]
+
+Prints the median and the 95th percentile of ``--repeat`` runs, with the Python version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from simulator.engine.containergc import PodState, plan_container_gc  # noqa: E402
+from simulator.engine.imagegc import ImageDetector, plan_delete_unused_images, plan_image_gc  # noqa: E402
+from simulator.engine.images import (  # noqa: E402
+    CONTAINER_EXITED,
+    CONTAINER_RUNNING,
+    ContainerInfo,
+    ImageInfo,
+)
+from simulator.policy.model import ContainerGCPolicy, ImageGCPolicy  # noqa: E402
+from simulator.snapshot import FsStats  # noqa: E402
+
+IMAGES = 5_000
+CONTAINERS = 2_000
+TARGET_MS = 20.0
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def build_node(seed: int = 1) -> tuple[list[ImageInfo], list[ContainerInfo], FsStats]:
+    """Build a node whose image filesystem is 90 % used, with every tenth image pinned."""
+    rng = random.Random(seed)
+    images = [
+        ImageInfo(id=f"sha256:{index:064x}", size_bytes=rng.randint(1, 500) * 1024 * 1024, pinned=index % 10 == 0,
+                  repo_tags=(f"registry.example/app-{index}:v1",))
+        for index in range(IMAGES)
+    ]
+    containers = [
+        ContainerInfo(id=f"c{index:063x}", pod_sandbox_id=f"s{index // 2}", name=f"c{index % 2}",
+                      state=CONTAINER_RUNNING if index % 3 else CONTAINER_EXITED,
+                      created_at_ns=index * 10**9, image_id=images[rng.randrange(IMAGES)].id, attempt=index % 4,
+                      pod_uid=f"uid-{index // 2}")
+        for index in range(CONTAINERS)
+    ]
+    total = sum(image.size_bytes for image in images)
+    capacity = total * 2
+    return images, containers, FsStats(capacity_bytes=capacity, available_bytes=capacity // 10)
+
+
+def time_runs(function, repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def report(name: str, samples: list[float], target_ms: float | None = None) -> None:
+    median = statistics.median(samples)
+    p95 = sorted(samples)[int(len(samples) * 0.95) - 1]
+    verdict = "" if target_ms is None else ("  (within target)" if median <= target_ms else "  (OVER TARGET)")
+    target = "" if target_ms is None else f"  target {target_ms:.0f} ms"
+    print(f"{name:<38} median {median:7.2f} ms  p95 {p95:7.2f} ms{target}{verdict}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=50, help="runs per measurement (default: 50)")
+    args = parser.parse_args()
+
+    images, containers, image_fs = build_node()
+    policy = ImageGCPolicy(minimum_gc_age_s=120)
+    detector = ImageDetector("1.31", kubelet_start=T0)
+    detector.detect(images, containers, T0)
+    now = T0 + dt.timedelta(minutes=10)
+    states = {c.pod_uid: PodState.ACTIVE for c in containers}
+
+    print(f"Python {platform.python_version()} on {platform.machine()}, {IMAGES} images, {CONTAINERS} containers")
+    report("image GC decision (periodic)",
+           time_runs(lambda: plan_image_gc(detector, policy, now, image_fs, images=images, containers=containers),
+                     args.repeat), TARGET_MS)
+    report("image GC decision (eviction reclaim)",
+           time_runs(lambda: plan_delete_unused_images(detector, policy, now, images=images, containers=containers),
+                     args.repeat), TARGET_MS)
+    report("container GC pass",
+           time_runs(lambda: plan_container_gc(containers, [], ContainerGCPolicy(max_containers=100), now,
+                                               pod_states=states), args.repeat))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
