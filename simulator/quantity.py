@@ -2,7 +2,7 @@
 
 ``Quantity`` follows apimachinery's ``resource.ParseQuantity`` and ``Quantity.String``
 (k8s.io/apimachinery pkg/api/resource/quantity.go and suffix.go, as vendored by kubernetes
-1.27-1.35; the parser and canonical form did not change in that range):
+1.27-1.35, a range in which the parser and canonical form did not change):
 
 * grammar: an optional sign, digits with an optional fraction (``1.``, ``.5`` and ``1.G`` are
   accepted), then one suffix: binary ``Ki Mi Gi Ti Pi Ei``, decimal ``n u m "" k M G T P E``, or a
@@ -53,11 +53,11 @@ DECIMAL_EXPONENT: Final = "DecimalExponent"
 
 
 class QuantityError(ValueError):
-    """A string that is not a Kubernetes quantity; the message is apimachinery's error text."""
+    """A string that is not a Kubernetes quantity. The message is apimachinery's error text."""
 
 
 class DurationError(ValueError):
-    """A string that is not a Go duration; the message is Go's ``time.ParseDuration`` error text."""
+    """A string that is not a Go duration. The message is Go's ``time.ParseDuration`` error text."""
 
 
 def _split_quantity(text: str) -> tuple[bool, str, str, str]:
@@ -152,7 +152,7 @@ class Quantity:
 
     @classmethod
     def parse(cls, text: str) -> Quantity:
-        """Parse ``text`` like apimachinery's ParseQuantity; raise QuantityError if invalid."""
+        """Parse ``text`` like apimachinery's ParseQuantity, raising QuantityError if it is invalid."""
         if not isinstance(text, str):
             raise QuantityError(f"quantities must be strings, got {type(text).__name__}")
         if not text:
@@ -279,8 +279,8 @@ class Quantity:
         if format == DECIMAL_EXPONENT:
             suffix = "" if exponent == 0 else f"e{exponent}"
         else:
-            # NOTE: apimachinery prints no suffix at all for exponents outside n..E (below 1n
-            # cannot occur after parsing; above 999E it prints a wrong number), and so does this.
+            # NOTE: apimachinery prints no suffix for exponents outside n..E, so values of 1000E
+            # and more print as a wrong number there and here. Below 1n cannot occur after parsing.
             suffix = _DECIMAL_SUFFIX_BY_EXPONENT.get(exponent, "")
         return f"{mantissa}{suffix}"
 

@@ -1,4 +1,4 @@
-"""containerfs thresholds, which the kubelet derives from nodefs or imagefs once it knows the layout.
+"""containerfs thresholds, which the kubelet derives from nodefs or imagefs once it has detected the layout.
 
 This restates ``UpdateContainerFsThresholds`` (kubernetes pkg/kubelet/eviction/helpers.go,
 1.29-1.35), which the eviction manager calls on its first successful sync:
@@ -44,7 +44,7 @@ def synthesize_containerfs_thresholds(
     """Return the thresholds with containerfs copies for ``layout``, and the kubelet's logged errors.
 
     NOTE: when the source threshold does not exist, the kubelet appends an empty threshold
-    (no operator, zero value) that can never be met; evictsim leaves it out instead.
+    (no operator, zero value) that can never be met. evictsim leaves it out instead.
     """
     result = list(thresholds)
     follows_imagefs = layout == FsLayout.DEDICATED_IMAGEFS

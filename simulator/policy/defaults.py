@@ -2,9 +2,9 @@
 
 Sources: kubernetes pkg/kubelet/apis/config/v1beta1/defaults.go and
 pkg/kubelet/eviction/defaults_linux.go (1.27-1.35), cmd/kubelet/app/options/options.go for the
-flag-only container GC settings. The default evictionHard is not applied by API defaulting;
-the kubelet applies it when evictionHard is absent from the config file (or, with flags only,
-through the --eviction-hard flag's default).
+flag-only container GC settings. The default evictionHard is not applied by API defaulting.
+The kubelet applies it when evictionHard is absent from the config file. With flags only, it is
+the --eviction-hard flag's default.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class FlagSpec:
-    """How one kubelet flag maps onto a KubeletConfiguration field.
+    """The KubeletConfiguration field one kubelet flag sets, and the flag value's syntax.
 
     ``kind`` is one of ``langle-map`` (``k<v`` pairs), ``map`` (``k=v`` pairs), ``list``
     (comma separated), ``int``, ``duration``, ``bool``, ``string`` or ``gates``.
@@ -84,7 +84,7 @@ _ENV_ASSIGNMENT: Final = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)
 class ParsedFlags:
     """Flag values by field, in KubeletConfiguration JSON shape, with the flag that set each field.
 
-    ``values`` holds config fields (``evictionHard`` -> dict) and flag-only settings
+    ``values`` contains config fields (``evictionHard`` -> dict) and flag-only settings
     (``rootDir``, ``maximumDeadContainers``). ``flag_names`` maps a field to the flag as written.
     ``unknown`` lists flags evictsim does not model (accepted and ignored).
     """

@@ -6,7 +6,7 @@ from 1.27). Error messages are the kubelet's own texts, so a user can search for
 function raises ``ThresholdError`` (a ValueError) carrying the map field and the signal key;
 the loaders turn it into an InputError naming the file.
 
-The kubelet walks Go maps in random order and stops at the first bad entry; evictsim walks
+The kubelet walks Go maps in random order and stops at the first bad entry. evictsim walks
 them in input order, so with several bad entries it reports the first one as written.
 """
 
@@ -220,10 +220,10 @@ def parse_threshold_config(
 ) -> list[Threshold]:
     """Build the threshold list exactly as the kubelet's ParseThresholdConfig does.
 
-    Order of work: hard map, soft map, grace periods, minimum reclaims (all validated even when
-    unused), then grace periods attach to soft thresholds (a missing one is an error), minimum
-    reclaim attaches to every threshold of its signal, and hard memory thresholds are copied to
-    ``allocatableMemory.available`` when ``pods`` is enforced.
+    The four maps are parsed first (hard, soft, grace periods, minimum reclaims), and all are
+    validated even when unused. Then each soft threshold gets its grace period (a missing one is
+    an error) and every threshold gets its signal's minimum reclaim. Last, hard memory
+    thresholds are copied to ``allocatableMemory.available`` when ``pods`` is enforced.
     """
     hard = parse_threshold_statements(eviction_hard, field="evictionHard")
     soft = parse_threshold_statements(eviction_soft, field="evictionSoft")

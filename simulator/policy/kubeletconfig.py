@@ -9,9 +9,9 @@ pkg/kubelet/kubeletconfig/configfiles, read at the 1.35 master; drop-ins exist s
    decoded object, then ``evictionHard`` gets the OS default map if the file has none, or,
    with ``mergeDefaultEvictionSettings: true`` (1.33+), the missing default keys.
 2. ``--config-dir DIR``: every ``*.conf`` file under DIR (walked in lexical order, subdirectories
-   included) must carry the same apiVersion and kind, and is applied as a JSON merge patch
-   (RFC 7386: maps merge key by key, lists and scalars replace, ``null`` deletes) over the
-   JSON of the configuration so far. v1beta1 defaulting runs again afterwards, but the
+   included) must carry the same apiVersion and kind. Each is applied as a JSON merge patch
+   (RFC 7386) over the JSON of the configuration so far: maps merge key by key, lists and
+   scalars replace, and ``null`` deletes. v1beta1 defaulting runs again afterwards, but the
    evictionHard default is not applied again.
 3. Command-line flags are parsed again over the result (see ``simulator.policy.flags``).
 
@@ -208,10 +208,10 @@ def validate_field_types(data: dict[str, Any], source: str) -> None:
             )
 
 
-def _as_mapping(value: Any, source: str, what: str) -> dict[str, Any]:
+def _as_mapping(value: Any, source: str, expected: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InputError(
-            f"invalid document: expected {what}, got {type(value).__name__}", source=source
+            f"invalid document: expected {expected}, got {type(value).__name__}", source=source
         )
     return value
 

@@ -194,8 +194,8 @@ def _base_defaults(builder: _Builder) -> None:
 
 
 def _filter_fields(document: ConfigDocument, builder: _Builder, origin_prefix: str) -> dict[str, Any]:
-    """Return the document's fields the chosen version knows; warn about the others."""
-    kept: dict[str, Any] = {}
+    """Return the document's fields that the chosen version accepts, and warn about the others."""
+    accepted: dict[str, Any] = {}
     for name, value in document.data.items():
         if name in ("apiVersion", "kind"):
             continue
@@ -212,8 +212,8 @@ def _filter_fields(document: ConfigDocument, builder: _Builder, origin_prefix: s
                 "decoding error and ignores it)"
             )
             continue
-        kept[name] = value
-    return kept
+        accepted[name] = value
+    return accepted
 
 
 def _apply_config_document(builder: _Builder, document: ConfigDocument, origin_prefix: str) -> None:

@@ -136,10 +136,10 @@ class ThresholdValue:
 def threshold_quantity(value: ThresholdValue, capacity: int) -> int:
     """Return the threshold in bytes (or inodes, pids) for a signal with ``capacity``.
 
-    This is the kubelet's GetThresholdQuantity (pkg/eviction/helpers.go, 1.27-1.35): a quantity
-    is rounded up to an integer; a percentage is ``int64(float64(capacity) * float64(pct))``
-    with the float32 percentage, truncated toward zero. So 10% of 2Gi is 214748368, not
-    214748364.
+    This is the kubelet's GetThresholdQuantity (pkg/kubelet/eviction/helpers.go, 1.27-1.35). A
+    quantity is rounded up to an integer. A percentage gives
+    ``int64(float64(capacity) * float64(pct))`` with the float32 percentage, truncated toward
+    zero, so 10% of 2Gi is 214748368, not 214748364.
     """
     if value.quantity is not None:
         return value.quantity.to_int_ceil()
@@ -188,7 +188,7 @@ class Threshold:
         return threshold_quantity(self.value, capacity)
 
     def is_count(self) -> bool:
-        """Whether the signal counts inodes or pids rather than bytes."""
+        """Return whether the signal counts inodes or pids rather than bytes."""
         return self.signal in COUNT_SIGNALS
 
 

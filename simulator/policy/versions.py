@@ -1,8 +1,8 @@
 """Kubelet versions evictsim models, and what changed between them.
 
-Facts come from the kubelet source of each release (pkg/kubelet/eviction/defaults_linux.go,
-pkg/kubelet/apis/config/types.go, pkg/features/kube_features.go) and the feature-gate pages of
-the Kubernetes documentation:
+Facts come from the kubelet source (pkg/kubelet/eviction/defaults_linux.go, cmd/kubelet/app/server.go,
+and the versioned gate table in pkg/features/kube_features.go at the 1.35 master) and the
+feature-gate pages of the Kubernetes documentation:
 
 * 1.30 added ``imagefs.inodesFree<5%`` to the Linux default evictionHard (kubernetes PR 121834).
 * 1.33 added the ``mergeDefaultEvictionSettings`` field (kubernetes PR 127577).

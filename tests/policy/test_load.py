@@ -282,7 +282,7 @@ def test_json_config_file(tmp_path: Path) -> None:
 
 
 def test_dropins_merge_over_defaulted_base(tmp_path: Path) -> None:
-    """mergeKubeletConfigurations: drop-ins patch the base JSON, which already holds the default map."""
+    """mergeKubeletConfigurations: drop-ins patch the base JSON, which already contains the default map."""
     base = write(tmp_path / "kubelet.yaml", "imageGCHighThresholdPercent: 95\n")
     write(tmp_path / "conf.d" / "10-eviction.conf", "evictionHard:\n  memory.available: 200Mi\n  nodefs.available: null\n")
     write(tmp_path / "conf.d" / "20-gc.conf", "imageGCHighThresholdPercent: 90\n")

@@ -1,4 +1,4 @@
-"""Every preset in policies/ loads and describes what its source says.
+"""Every preset in policies/ loads and matches the values its source documents.
 
 Expected thresholds restate the presets' sources (distribution configs) combined with the
 kubelet's map rules: a present evictionHard replaces the defaults and "0%" disables a signal.

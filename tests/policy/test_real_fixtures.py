@@ -1,9 +1,9 @@
 """Round trips over the real captured configuration files in tests/data/real/.
 
-Each expected threshold set is read off the file and the kubelet's rules: a present
-evictionHard map replaces the defaults, "0%" disables a signal, hard memory thresholds are
-copied to allocatableMemory.available when "pods" is enforced (the default), and a file
-without evictionHard gets the version's default map.
+Each expected threshold set is read off the file and the kubelet's rules. A present
+evictionHard map replaces the defaults, and "0%" disables a signal. Hard memory thresholds are
+copied to allocatableMemory.available when "pods" is enforced (the default). A file without
+evictionHard gets the version's default map.
 """
 
 from __future__ import annotations
