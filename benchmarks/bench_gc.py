@@ -70,9 +70,11 @@ def time_runs(function, repeat: int) -> list[float]:
 def report(name: str, samples: list[float], target_ms: float | None = None) -> None:
     median = statistics.median(samples)
     p95 = sorted(samples)[int(len(samples) * 0.95) - 1]
-    verdict = "" if target_ms is None else ("  (within target)" if median <= target_ms else "  (OVER TARGET)")
-    target = "" if target_ms is None else f"  target {target_ms:.0f} ms"
-    print(f"{name:<38} median {median:7.2f} ms  p95 {p95:7.2f} ms{target}{verdict}")
+    line = f"{name:<38} median {median:7.2f} ms  p95 {p95:7.2f} ms"
+    if target_ms is not None:
+        verdict = "within target" if median <= target_ms else "OVER TARGET"
+        line += f"  target {target_ms:.0f} ms  ({verdict})"
+    print(line)
 
 
 def main() -> int:

@@ -1,9 +1,10 @@
 """``evictsim gc images`` and ``evictsim gc containers``: what the kubelet's garbage collectors would delete.
 
-Both read a live node over CRI by default, or offline files: ``crictl images -o json`` or a
-Node object (``--images``), ``crictl ps -a -o json`` (``--containers``), ``crictl pods -o
-json`` (``--sandboxes``), a Summary API document for the image filesystem (``--summary``) and
-a state file of detection times exported by the daemon (``--state``).
+Both read a live node over CRI by default. Offline, they read files instead:
+``crictl images -o json`` or a Node object (``--images``), ``crictl ps -a -o json``
+(``--containers``), ``crictl pods -o json`` (``--sandboxes``), a Summary API document for the
+image filesystem (``--summary``) and a state file of detection times that the daemon exports
+(``--state``).
 """
 
 from __future__ import annotations

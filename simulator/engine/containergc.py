@@ -34,7 +34,7 @@ UTC = dt.timezone.utc
 
 
 class PodState(enum.StrEnum):
-    """What the kubelet's pod workers know about a pod UID.
+    """The state of a pod UID as the kubelet's pod workers track it.
 
     deleted: removed from the API server, or never known (its content may be removed);
     terminated: all containers stopped but the pod object still exists (its runtime may be
@@ -47,7 +47,7 @@ class PodState(enum.StrEnum):
 
 
 class ContainerOutcome(enum.StrEnum):
-    """What container GC would do with one container, or why it keeps it."""
+    """The container GC decision for one container: the step that removes it, or the reason it stays."""
 
     REMOVED_POD_DELETED = "removed_pod_deleted"
     REMOVED_POD_TERMINATED = "removed_pod_terminated"
@@ -63,7 +63,7 @@ class ContainerOutcome(enum.StrEnum):
 
 
 class SandboxOutcome(enum.StrEnum):
-    """What container GC would do with one pod sandbox, or why it keeps it."""
+    """The container GC decision for one pod sandbox: removal, or the reason it stays."""
 
     REMOVED = "removed"
     KEPT_READY = "kept_ready"
@@ -81,7 +81,7 @@ class ContainerGCPolicyLike(Protocol):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ContainerUsage:
-    """Bytes a container holds that its removal frees: writable layer and log files."""
+    """Bytes that removing a container frees: its writable layer and its log files."""
 
     writable_layer_bytes: int = 0
     log_bytes: int = 0
@@ -345,8 +345,8 @@ def infer_pod_states(sandboxes: Iterable[SandboxInfo], api_pod_uids: Iterable[st
     A pod with a ready sandbox is active, a pod whose sandboxes are all not ready is
     terminated, and with ``api_pod_uids`` a pod missing from the API is deleted.
     """
-    # NOTE: the kubelet asks its pod workers; CRI shows no pod phase, so a pod that is stopped
-    # but will restart (a sandbox being recreated) is reported as terminated here.
+    # NOTE: the kubelet reads pod state from its pod workers, but CRI has no pod phase. A pod
+    # that is stopped but will restart (its sandbox being recreated) counts as terminated here.
     ready: dict[str, bool] = {}
     for sandbox in sandboxes:
         ready[sandbox.uid] = ready.get(sandbox.uid, False) or sandbox.ready

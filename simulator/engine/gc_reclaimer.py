@@ -28,7 +28,7 @@ from simulator.engine.reclaim import ReclaimStep
 class GCReclaimer:
     """A Reclaimer backed by simulated GC over one node's images, containers and sandboxes.
 
-    ``image_gc`` holds the image records (its last detection supplies the image list);
+    ``image_gc`` contains the image records, and its last detection supplies the image list.
     ``containers`` and ``sandboxes`` are the runtime's lists. ``image_fs`` is only used for
     accounting. The results of the last calls stay in ``last_container_result`` and
     ``last_image_result`` for the caller's report.

@@ -2,7 +2,7 @@
 
 This restates ``pkg/kubelet/images/image_gc_manager.go`` (kubelet 1.27-1.35) as data in,
 decisions out. Nothing is deleted: a candidate the kubelet would delete is reported as
-``removed`` and the records are left as they are, so the next tick sees the same node.
+``removed`` and its record stays, so the next tick starts from the same records.
 
 Bookkeeping (:class:`ImageDetector`): every detection lists images and all containers
 (running or not). A new image id gets ``first_detected`` = the detection time; every image
@@ -40,7 +40,7 @@ from simulator.errors import InputError
 
 UTC = dt.timezone.utc
 
-# DeleteUnusedImages asks freeSpace for math.MaxInt64 bytes.
+# DeleteUnusedImages passes math.MaxInt64 bytes to freeSpace as its target.
 UNLIMITED_BYTES = 2**63 - 1
 
 # The kubelet's detection loop, cache refresh and periodic GC periods (kubelet.go, image_gc_manager.go).
@@ -52,7 +52,7 @@ EVENT_FREE_DISK_SPACE_FAILED = "FreeDiskSpaceFailed"
 
 
 class Trigger(enum.StrEnum):
-    """Why an image would be deleted."""
+    """Reason for a deletion: the periodic threshold pass, the max-age pass or eviction reclaim."""
 
     PERIODIC_THRESHOLD = "periodic_threshold"
     MAX_AGE = "max_age"
@@ -60,7 +60,7 @@ class Trigger(enum.StrEnum):
 
 
 class Outcome(enum.StrEnum):
-    """What the kubelet would do with one image: delete it, or the reason it keeps it."""
+    """The decision for one image: deletion, or the reason the kubelet keeps the image."""
 
     REMOVED = "removed"
     IN_USE_RUNNING = "in_use_running"
@@ -101,10 +101,11 @@ def first_detection_records_zero_time(version: str) -> bool:
 
     Up to 1.28 (checked in the source) the detection loop's first run passed Go's zero time,
     "unknown, in the past", so right after a restart the minimum age protects no image
-    (kubernetes issue 119642). The source with the 1.30 max-age uptime rule passes the
+    (reported against 1.25). The source with the 1.30 max-age uptime rule passes the
     current time on every run.
     """
-    # NOTE: 1.29 is inferred: the change sits between the 1.28 and the 1.30 sources read.
+    # NOTE: the 1.29 behaviour is inferred. The sources read show zero time in 1.28 and the
+    # current time from 1.30 on.
     return kubelet_minor(version) <= 29
 
 
@@ -154,7 +155,7 @@ def validate_policy(policy: ImageGCPolicyLike) -> None:
 
 @dataclasses.dataclass(slots=True)
 class ImageRecord:
-    """What the kubelet remembers about one image.
+    """The kubelet's in-memory record of one image.
 
     ``first_detected`` and ``last_used`` are ``None`` for Go's zero time: a never-used image,
     or an image first seen by the initial detection of kubelets up to 1.29.
@@ -366,8 +367,8 @@ class ImageGCResult:
     """The accounting of one simulated image GC pass.
 
     ``error`` is the kubelet's error text (also the message of ``event_reason``'s node event)
-    or ``None`` when the pass would succeed. ``non_image_bytes`` is used space on the image
-    filesystem not explained by image sizes; it can be negative because runtimes may report
+    or ``None`` when the pass would succeed. ``non_image_bytes`` is the used space on the image
+    filesystem that image sizes do not explain. It can be negative, because runtimes may report
     compressed sizes and count shared layers once per image.
     """
 
@@ -453,8 +454,8 @@ def shortfall_message(version: str, *, target_bytes: int, freed_bytes: int, usag
                       capacity_bytes: int) -> str:
     """Return the kubelet's FreeDiskSpaceFailed text for ``version``.
 
-    1.27-1.34 name the target and the bytes found; 1.35 (kubernetes PR 132578) names the usage
-    and capacity instead, because the usual cause is data that is not images.
+    1.27-1.34 name the target and the bytes found. 1.35 (changelog of 1.35.0-alpha.1) names the
+    usage and capacity instead, because the usual cause is data that is not images.
     """
     if kubelet_minor(version) >= 35:
         return (
@@ -471,19 +472,19 @@ def shortfall_message(version: str, *, target_bytes: int, freed_bytes: int, usag
 
 def _ordered_candidates(detector: ImageDetector, detection: Detection) -> tuple[list[ImageRecord], list[Candidate]]:
     """Split records into GC candidates in eviction order and images kept for being in use or pinned."""
-    kept: list[Candidate] = []
+    protected: list[Candidate] = []
     candidates: list[ImageRecord] = []
     for record in detector.records.values():
         reason = detection.in_use.get(record.image_id)
         if reason is not None:
-            kept.append(_candidate(record, reason))
+            protected.append(_candidate(record, reason))
         elif record.pinned:
-            kept.append(_candidate(record, Outcome.PINNED))
+            protected.append(_candidate(record, Outcome.PINNED))
         else:
             candidates.append(record)
     candidates.sort(key=eviction_order_key)
-    kept.sort(key=lambda candidate: candidate.image_id)
-    return candidates, kept
+    protected.sort(key=lambda candidate: candidate.image_id)
+    return candidates, protected
 
 
 def _candidate(record: ImageRecord, outcome: Outcome, trigger: Trigger | None = None) -> Candidate:
@@ -582,7 +583,7 @@ def plan_image_gc(
 
     # 1. detect and order the candidates
     detection = _detection(detector, images, containers, now)
-    records, kept = _ordered_candidates(detector, detection)
+    records, protected = _ordered_candidates(detector, detection)
     result.images_bytes = sum(record.size_bytes for record in detector.records.values())
 
     # 2. max-age pass, before any stats are read
@@ -623,7 +624,7 @@ def plan_image_gc(
         threshold_outcomes = [_candidate(record, Outcome.NOT_NEEDED) for record in records]
 
     result.bytes_freed += result.max_age_bytes_freed
-    result.candidates = max_age_removed + threshold_outcomes + kept
+    result.candidates = max_age_removed + threshold_outcomes + protected
     return result
 
 
@@ -644,11 +645,11 @@ def plan_delete_unused_images(
     result = ImageGCResult(trigger=Trigger.EVICTION_RECLAIM, kubelet_version=detector.kubelet_version, time=now,
                            target_bytes=UNLIMITED_BYTES)
     detection = _detection(detector, images, containers, now)
-    records, kept = _ordered_candidates(detector, detection)
+    records, protected = _ordered_candidates(detector, detection)
     result.images_bytes = sum(record.size_bytes for record in detector.records.values())
     outcomes, freed = _free_space(records, UNLIMITED_BYTES, now, policy.minimum_gc_age_s, Trigger.EVICTION_RECLAIM)
     result.bytes_freed = freed
-    result.candidates = outcomes + kept
+    result.candidates = outcomes + protected
     capacity, available = _capacity_and_available(image_fs, result) if image_fs is not None else (None, None)
     if capacity and available is not None:
         result.usage_percent = 100 - available * 100 // capacity

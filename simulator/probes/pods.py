@@ -11,9 +11,10 @@ Pods are the runtime's sandboxes joined to their containers by the kubelet's
 * ``ephemeral_storage``: writable layers + logs + local ephemeral volumes (emptyDir not backed by
   memory, configMap, secret, downwardAPI, projected).
 
-``ListContainerStats`` is called at most once per ``min_interval_s``: containerd computes CPU
-rates from the time between two callers' requests, so polling more often than the kubelet
-does would change the numbers the kubelet sees. Between calls the last reply is reused.
+One probe object calls ``ListContainerStats`` at most once per ``min_interval_s``, because
+containerd computes CPU rates from the time between two callers' requests: polling more often
+than the kubelet does would change the rates the kubelet reads. In between, the last reply is
+reused.
 """
 
 from __future__ import annotations
@@ -269,8 +270,8 @@ class CriPodStatsSource:
 
 def current_sandboxes(sandboxes: Iterable[SandboxInfo]) -> list[SandboxInfo]:
     """Pick one sandbox per pod UID: a ready one, else the newest."""
-    # NOTE: the kubelet's CRI stats provider may also drop pods whose sandboxes are all not
-    # ready; here such pods stay, with their newest sandbox and no running containers.
+    # NOTE: the kubelet's CRI stats provider may drop pods whose sandboxes are all not ready.
+    # Here such pods stay, with their newest sandbox and no running containers.
     chosen: dict[str, SandboxInfo] = {}
     for sandbox in sandboxes:
         current = chosen.get(sandbox.uid)

@@ -4,7 +4,7 @@ Source: kubernetes ``pkg/kubelet/kuberuntime/kuberuntime_gc_test.go``. The kubel
 state provider has three kinds of pods: ``deleted`` (not known), ``running`` (known and
 running) and every other name (known, not running: terminated). Creation times are small
 nanosecond counts, so every container is far older than the one-hour minimum age unless a case
-says "now".
+uses "now".
 """
 
 from __future__ import annotations

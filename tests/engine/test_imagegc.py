@@ -1,6 +1,6 @@
 """Image GC against the kubelet's own cases, restated as data with a fake clock.
 
-Unless a test says otherwise, the expected values come from kubernetes
+Unless a test's docstring names another source, the expected values come from kubernetes
 ``pkg/kubelet/images/image_gc_manager_test.go`` (1.30-1.35 sources) and the formulas of
 ``image_gc_manager.go``: usage = 100 - available*100 // capacity, target =
 capacity*(100-low) // 100 - available.
@@ -91,7 +91,7 @@ class TestDetection:
         assert detector.records == {}
 
     def test_exited_container_marks_in_use(self) -> None:
-        """detectImages asks GetPods(all=true): an exited container's image is in use too."""
+        """detectImages lists all containers (GetPods(all=true)), so an exited container's image is in use too."""
         detector = ImageDetector("1.31", kubelet_start=T0)
         detection = detector.detect([image(0, 1024)], [container(0, state=CONTAINER_EXITED)], T0)
 
@@ -328,7 +328,7 @@ class TestGarbageCollect:
         assert outcomes(result)["image-2"] is Outcome.TARGET_REACHED
 
     def test_shortfall_text_135(self) -> None:
-        """1.35 FreeDiskSpaceFailed text (kubernetes PR 132578) with formatSize of the capacity."""
+        """1.35 FreeDiskSpaceFailed text, with formatSize of the capacity (1.35 image_gc_manager.go)."""
         capacity = 10 * 1024**3
         result = _gc([image(0, 50)], [], FsStats(capacity_bytes=capacity, available_bytes=capacity // 20),
                      version="1.35")
@@ -403,7 +403,7 @@ class TestMaxAge:
 
 
 class TestRestart:
-    """Kubelet restart: the records live in memory only (issue 119642, PR 123343)."""
+    """Kubelet restart: the records live in memory only, and Start() decides the first detection time."""
 
     def test_min_age_protects_after_restart_130(self) -> None:
         """1.30+: the first detection after a start records the current time, so min age protects."""
@@ -428,7 +428,7 @@ class TestRestart:
         assert outcomes(result)["image-0"] is Outcome.REMOVED
 
     def test_max_age_waits_after_restart(self) -> None:
-        """PR 123343 (1.30): max-age GC waits a full max age after the kubelet starts."""
+        """1.30+ freeOldImages: max-age GC waits until the kubelet has run longer than the max age."""
         policy = ImageGCPolicy(minimum_gc_age_s=0, maximum_gc_age_s=600)
         sim = ImageGCSimulator(policy, "1.31", kubelet_start=T0)
         restart = T0 + seconds(7200)

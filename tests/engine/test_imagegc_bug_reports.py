@@ -33,7 +33,7 @@ def _container(image_id: str, state: str, index: int) -> ContainerInfo:
 
 
 def test_disk_full_all_images_in_use() -> None:
-    """BL-02: a full 40 GB disk whose images are all in use: a positive target, nothing eligible."""
+    """A full 40 GB disk whose images are all in use: a positive target and nothing eligible."""
     images = [ImageInfo(f"img-{i}", 2 * GB) for i in range(3)]
     containers = [_container(f"img-{i}", CONTAINER_RUNNING, i) for i in range(3)]
     detector = ImageDetector("1.31", kubelet_start=T0)
@@ -49,7 +49,7 @@ def test_disk_full_all_images_in_use() -> None:
 
 
 def test_exited_containers_hold_images() -> None:
-    """BL-03: images of exited, not yet removed containers are in use, so GC frees 0 bytes."""
+    """Images of exited containers not yet removed are in use, so GC frees 0 bytes."""
     images = [ImageInfo("img-job", 3 * GB), ImageInfo("img-web", 1 * GB)]
     containers = [_container("img-job", CONTAINER_EXITED, 0), _container("img-web", CONTAINER_RUNNING, 1)]
     detector = ImageDetector("1.31", kubelet_start=T0)
@@ -65,7 +65,7 @@ def test_exited_containers_hold_images() -> None:
 
 
 def test_high_threshold_100_disables_periodic_gc() -> None:
-    """BL-04: high 100 without a max age means the kubelet never starts periodic image GC."""
+    """High threshold 100 without a max age means the kubelet never starts periodic image GC."""
     detector = ImageDetector("1.31", kubelet_start=T0)
     result = plan_image_gc(detector, ImageGCPolicy(high_threshold_percent=100, low_threshold_percent=90),
                            T0, FsStats(capacity_bytes=100, available_bytes=0), images=[ImageInfo("a", 10)],
@@ -77,7 +77,7 @@ def test_high_threshold_100_disables_periodic_gc() -> None:
 
 
 def test_eviction_reclaim_ignores_low_threshold() -> None:
-    """BL-05: eviction reclaim asks for math.MaxInt64 bytes, so every eligible image goes."""
+    """Eviction reclaim targets math.MaxInt64 bytes, so every eligible image goes, below the low threshold too."""
     images = [ImageInfo(f"img-{i}", GB) for i in range(5)]
     detector = ImageDetector("1.31", kubelet_start=T0)
     detector.detect(images, [], T0)
@@ -91,7 +91,7 @@ def test_eviction_reclaim_ignores_low_threshold() -> None:
 
 
 def test_restart_resets_ages() -> None:
-    """BL-18: records live in memory; after a restart max age waits a full max age (1.30+, PR 123343)."""
+    """Records live in memory, so after a restart (1.30+) max-age GC waits a full max age and min age protects."""
     policy = ImageGCPolicy(minimum_gc_age_s=1200, maximum_gc_age_s=3600)
     sim = ImageGCSimulator(policy, "1.31", kubelet_start=T0)
     images = [ImageInfo("old", GB)]

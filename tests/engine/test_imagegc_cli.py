@@ -2,8 +2,8 @@
 
 Expected values follow the kubelet's image GC formulas (``image_gc_manager.go``: usage =
 100 - available*100 // capacity, target = capacity*(100-low) // 100 - available) and
-container GC rules (``kuberuntime_gc.go``). The fake CRI server supplies answers containerd
-1.6 cannot give: a pinned image and the ``image_id`` field of a container.
+container GC rules (``kuberuntime_gc.go``). The fake CRI server sends replies containerd
+1.6 cannot send: a pinned image and the ``image_id`` field of a container.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class TestCrictlImages:
         assert field in str(error.value)
 
     def test_not_an_images_document(self) -> None:
-        """An unrelated document is rejected with one line that says what is expected."""
+        """An unrelated document is rejected with one line that names the expected forms."""
         with pytest.raises(InputError, match="crictl images -o json"):
             parse_images({"kind": "PodList", "items": "x"})
 

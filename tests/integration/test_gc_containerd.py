@@ -1,9 +1,9 @@
 """Image GC and the pod probe against a real containerd on loop filesystems.
 
-The expectations restate the kubelet's image GC (``pkg/kubelet/images/image_gc_manager.go``):
-images referenced by any container, running or exited, are in use; candidates go oldest
-``lastUsed`` first, then earliest ``firstDetected``; images first detected less than the minimum
-age ago are skipped; the threshold pass targets ``capacity*(100-low)//100 - available`` bytes
+The expectations restate the kubelet's image GC (``pkg/kubelet/images/image_gc_manager.go``).
+Images referenced by any container, running or exited, are in use. Candidates go oldest
+``lastUsed`` first, then earliest ``firstDetected``. Images first detected less than the minimum
+age ago are skipped. The threshold pass targets ``capacity*(100-low)//100 - available`` bytes
 and stops once the removed images' CRI sizes reach it. Detection times are simulated: the test
 imports images between detections at chosen clock times.
 """

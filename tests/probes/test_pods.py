@@ -1,9 +1,9 @@
 """The live pod probe: CRI sandboxes and containers joined by labels, with disk usage from the kubelet's directories.
 
-Expected layout and accounting follow the kubelet: pod logs under
-``/var/log/pods/<namespace>_<name>_<uid>/<container>/`` (kuberuntime BuildPodLogsDirectory),
-volumes under ``<root>/pods/<uid>/volumes/<plugin>/<name>`` (kubelet_getters.go), sizes measured
-du-style in allocated blocks and inodes (cAdvisor GetDirUsage), and ephemeral storage as
+Expected layout and accounting follow the kubelet. Pod logs sit under
+``/var/log/pods/<namespace>_<name>_<uid>/<container>/`` (kuberuntime BuildPodLogsDirectory) and
+volumes under ``<root>/pods/<uid>/volumes/<plugin>/<name>`` (kubelet_getters.go). Sizes are
+measured du-style in allocated blocks and inodes (cAdvisor GetDirUsage). Ephemeral storage is
 writable layers + logs + local ephemeral volumes (stats helper ``calcEphemeralStorage``).
 """
 
