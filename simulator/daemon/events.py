@@ -63,6 +63,7 @@ class TickView:
     reclaim: dict[str, Any] | None = None
     evictions: dict[tuple[str, str], dict[str, Any]] = dataclasses.field(default_factory=dict)
     eviction_blocked: dict[str, Any] | None = None
+    error: str | None = None
 
 
 def signal_unit(signal: str) -> str:
@@ -149,6 +150,7 @@ def build_view(
         }
 
     view.eviction_blocked = _eviction_blocked(decision)
+    view.error = decision.get("error") or None
     return view
 
 
@@ -193,6 +195,8 @@ def diff_events(previous: TickView | None, current: TickView) -> list[LogEvent]:
     """
     before = previous if previous is not None else TickView()
     events: list[LogEvent] = []
+    if current.error and current.error != before.error:
+        events.append(LogEvent("warning", "eviction_pass_failed", {"error": current.error}))
     events.extend(_threshold_events(before, current))
     events.extend(_condition_events(before, current))
     events.extend(_image_gc_events(before, current))

@@ -34,12 +34,30 @@ def drop_engine_decision_events(logger: Any, method_name: str, event_dict: dict[
     return event_dict
 
 
+class DropBelowLevel:
+    """A structlog processor that drops events below ``level`` (``debug`` < ``info`` < ...)."""
+
+    def __init__(self, level: str) -> None:
+        self.minimum = logging.getLevelName(level.upper())
+
+    def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        name = "WARNING" if method_name == "warn" else method_name.upper()
+        number = logging.getLevelName(name)
+        if isinstance(number, int) and number < self.minimum:
+            raise structlog.DropEvent
+        return event_dict
+
+
 def configure_logging(level: str = "info", *, stream: TextIO | None = None, json_output: bool | None = None) -> None:
     """Configure structlog for the daemon process.
 
     ``json_output`` defaults to JSON when ``stream`` is not a terminal, so a log collector gets
     one JSON object per line and a person at a terminal gets the console renderer. Every line
     carries ``timestamp`` (ISO 8601, UTC) and ``level``.
+
+    Modules that call ``get_logger().bind()`` at import time keep the processor list they saw
+    then, so that list is replaced in place: their events are filtered and rendered like the
+    daemon's. Their output stream stays the one they were bound with (standard output).
     """
     if level not in LOG_LEVELS:
         raise ValueError(f"invalid log level {level!r}; expected one of {', '.join(LOG_LEVELS)}")
@@ -53,15 +71,18 @@ def configure_logging(level: str = "info", *, stream: TextIO | None = None, json
     else:
         renderer = structlog.dev.ConsoleRenderer()
 
+    processors = structlog.get_config()["processors"]
+    processors[:] = [
+        DropBelowLevel(level),
+        structlog.contextvars.merge_contextvars,
+        drop_engine_decision_events,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info if json_output else structlog.processors.StackInfoRenderer(),
+        renderer,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            drop_engine_decision_events,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info if json_output else structlog.processors.StackInfoRenderer(),
-            renderer,
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=output),
         cache_logger_on_first_use=False,
