@@ -93,6 +93,10 @@ class PodSpec:
     volumes: tuple[VolumeSpec, ...] = ()
     phase: str = ""
     node_name: str = ""
+    # Request and limit sums computed on first use; each pass reads them many times.
+    derived: dict[tuple[str, str, bool], Fraction | int | None] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def key(self) -> str:
@@ -163,12 +167,24 @@ def _scheduler_sum(pod: PodSpec, resource: str, *, limits: bool) -> Fraction:
     return max(total, largest_init)
 
 
-def pod_request(pod: PodSpec, resource: str, *, pod_level_resources: bool = False) -> Fraction:
+def _exact(value: Fraction) -> Fraction | int:
+    return int(value) if value.denominator == 1 else value
+
+
+def pod_request(pod: PodSpec, resource: str, *, pod_level_resources: bool = False) -> Fraction | int:
     """Return the pod's request of ``resource`` as the kubelet's ranking computes it.
 
     ``pod_level_resources`` is the PodLevelResources feature gate; when it is on and the pod
     sets ``spec.resources.requests`` for this resource, that value wins.
     """
+    key = ("request", resource, pod_level_resources)
+    cached = pod.derived.get(key)
+    if cached is None:
+        cached = pod.derived[key] = _exact(_pod_request(pod, resource, pod_level_resources))
+    return cached
+
+
+def _pod_request(pod: PodSpec, resource: str, pod_level_resources: bool) -> Fraction:
     if pod_level_resources and resource in pod.pod_requests:
         total = pod.pod_requests[resource].value
     else:
@@ -179,12 +195,20 @@ def pod_request(pod: PodSpec, resource: str, *, pod_level_resources: bool = Fals
     return total
 
 
-def pod_limit(pod: PodSpec, resource: str) -> Fraction | None:
+def pod_limit(pod: PodSpec, resource: str) -> Fraction | int | None:
     """Return the pod's limit of ``resource`` (summed like requests, plus overhead), or None.
 
     None means no container, init container or pod-level entry sets the limit, which is how
     the kubelet decides whether the pod-level ephemeral-storage check applies at all.
     """
+    key = ("limit", resource, False)
+    if key not in pod.derived:
+        total = _pod_limit(pod, resource)
+        pod.derived[key] = None if total is None else _exact(total)
+    return pod.derived[key]
+
+
+def _pod_limit(pod: PodSpec, resource: str) -> Fraction | None:
     if resource in pod.pod_limits:
         return pod.pod_limits[resource].value
     declared = any(resource in c.limits for c in (*pod.containers, *pod.init_containers))

@@ -75,7 +75,7 @@ class ReclaimReport:
         }
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class RankingReport:
     """One pod in ranking order; ``usage`` is None when the Summary has no stats for it."""
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+from fractions import Fraction
 from collections.abc import Sequence
 
 from simulator.engine.decision import Decision, Eviction, RankingReport, ReclaimReport, ThresholdReport
@@ -37,7 +39,7 @@ from simulator.engine.thresholds import (
     thresholds_met_grace_period,
     thresholds_updated_stats,
 )
-from simulator.policy.model import Policy, Threshold
+from simulator.policy.model import Policy, Threshold, ThresholdValue
 from simulator.policy.versions import at_least, default_feature_gates, normalize_version
 from simulator.pods import PodSpec, is_critical, pod_limit, pod_priority
 from simulator.quantity import BINARY_SI, DECIMAL_SI, Quantity
@@ -323,6 +325,43 @@ def _container_usage(container_stats, resource: Resource) -> int | None:  # type
 # local-storage limit evictions
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _StorageLimits:
+    """A pod's ephemeral-storage limits as exact numbers with their printed form."""
+
+    empty_dirs: tuple[tuple[str, Fraction | int, str], ...]
+    pod_limit: tuple[Fraction | int, str] | None
+    containers: dict[str, tuple[Fraction | int, str]]
+
+
+def _storage_limits(spec: PodSpec) -> _StorageLimits:
+    key = ("storage-limits", "", False)
+    cached = spec.derived.get(key)
+    if isinstance(cached, _StorageLimits):
+        return cached
+    empty_dirs = tuple(
+        (volume.name, _exact(volume.empty_dir_size_limit.value), str(volume.empty_dir_size_limit))
+        for volume in spec.volumes
+        if volume.source == "emptyDir" and volume.empty_dir_size_limit is not None and volume.empty_dir_size_limit.sign() == 1
+    )
+    total = pod_limit(spec, "ephemeral-storage")
+    pod_total = None
+    if total is not None:
+        pod_total = (total, str(Quantity(total, _first_limit_format(spec, "ephemeral-storage"))))
+    containers = {
+        c.name: (_exact(c.limits["ephemeral-storage"].value), str(c.limits["ephemeral-storage"]))
+        for c in spec.containers
+        if "ephemeral-storage" in c.limits and c.limits["ephemeral-storage"].to_int_ceil() != 0
+    }
+    limits = _StorageLimits(empty_dirs, pod_total, containers)
+    spec.derived[key] = limits  # type: ignore[assignment]
+    return limits
+
+
+def _exact(value: Fraction) -> Fraction | int:
+    return int(value) if value.denominator == 1 else value
+
+
 def local_storage_violation(candidate: Candidate, layout: FsLayout) -> tuple[str, str] | None:
     """Return (metric signal, message) for the first ephemeral-storage limit the pod exceeds.
 
@@ -333,41 +372,33 @@ def local_storage_violation(candidate: Candidate, layout: FsLayout) -> tuple[str
     stats = candidate.stats
     if stats is None:
         return None
-    spec = candidate.spec
+    limits = _storage_limits(candidate.spec)
 
-    used_by_volume = {volume.name: volume.fs.used_bytes or 0 for volume in stats.volume_stats}
-    for volume in spec.volumes:
-        if volume.source != "emptyDir" or volume.empty_dir_size_limit is None:
-            continue
-        used = used_by_volume.get(volume.name)
-        limit = volume.empty_dir_size_limit
-        if used is not None and limit.sign() == 1 and used > limit.value:
-            return EMPTYDIR_LIMIT_SIGNAL, f'Usage of EmptyDir volume "{volume.name}" exceeds the limit "{limit}". '
+    if limits.empty_dirs:
+        used_by_volume = {volume.name: volume.fs.used_bytes or 0 for volume in stats.volume_stats}
+        for name, limit, text in limits.empty_dirs:
+            used = used_by_volume.get(name)
+            if used is not None and used > limit:
+                return EMPTYDIR_LIMIT_SIGNAL, f'Usage of EmptyDir volume "{name}" exceeds the limit "{text}". '
 
-    limit_value = pod_limit(spec, "ephemeral-storage")
-    if limit_value is not None:
+    if limits.pod_limit is not None:
         used = 0
         if stats.ephemeral_storage is not None and stats.ephemeral_storage.used_bytes is not None:
             used = stats.ephemeral_storage.used_bytes
-        if used > limit_value:
-            text = str(Quantity(limit_value, _first_limit_format(spec, "ephemeral-storage")))
-            return POD_LIMIT_SIGNAL, f"Pod ephemeral local storage usage exceeds the total limit of containers {text}. "
+        if used > limits.pod_limit[0]:
+            return POD_LIMIT_SIGNAL, f"Pod ephemeral local storage usage exceeds the total limit of containers {limits.pod_limit[1]}. "
 
-    dedicated_imagefs = layout != FsLayout.SINGLE
-    limits = {
-        c.name: c.limits["ephemeral-storage"]
-        for c in spec.containers
-        if "ephemeral-storage" in c.limits and c.limits["ephemeral-storage"].to_int_ceil() != 0
-    }
-    for container_stats in stats.containers:
-        limit = limits.get(container_stats.name)
-        if limit is None:
-            continue
-        used = (container_stats.logs.used_bytes or 0) if container_stats.logs is not None else 0
-        if not dedicated_imagefs and container_stats.rootfs is not None:
-            used += container_stats.rootfs.used_bytes or 0
-        if limit.value < used:
-            return CONTAINER_LIMIT_SIGNAL, f'Container {container_stats.name} exceeded its local ephemeral storage limit "{limit}". '
+    if limits.containers:
+        dedicated_imagefs = layout != FsLayout.SINGLE
+        for container_stats in stats.containers:
+            limit = limits.containers.get(container_stats.name)
+            if limit is None:
+                continue
+            used = (container_stats.logs.used_bytes or 0) if container_stats.logs is not None else 0
+            if not dedicated_imagefs and container_stats.rootfs is not None:
+                used += container_stats.rootfs.used_bytes or 0
+            if limit[0] < used:
+                return CONTAINER_LIMIT_SIGNAL, f'Container {container_stats.name} exceeded its local ephemeral storage limit "{limit[1]}". '
     return None
 
 
@@ -693,10 +724,10 @@ def _decision(
             ThresholdReport(
                 signal=threshold.signal,
                 hard=threshold.hard,
-                value=str(threshold.value),
+                value=_value_text(threshold.value),
                 quantity=quantity,
                 grace_period_s=threshold.grace_period_s,
-                min_reclaim=str(threshold.min_reclaim) if threshold.min_reclaim is not None else None,
+                min_reclaim=_value_text(threshold.min_reclaim) if threshold.min_reclaim is not None else None,
                 met=threshold in met,
                 actionable=threshold in actionable,
                 synthesized=_containerfs_source(threshold, state.layout) if threshold not in original else "",
@@ -731,6 +762,12 @@ def _decision(
         error=work.error,
         event=work.event,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _value_text(value: ThresholdValue) -> str:
+    """Format a threshold value as written; cached because percentages take a search to print."""
+    return str(value)
 
 
 def _containerfs_source(threshold: Threshold, layout: FsLayout | None) -> str:

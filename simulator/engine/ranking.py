@@ -73,7 +73,7 @@ class Candidate:
     spec_known: bool = True
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class RankEntry:
     """One pod's place in the ranking, with the numbers the comparators used."""
 
@@ -99,30 +99,34 @@ def process_usage(stats: PodStats) -> int:
     return stats.process_count or 0
 
 
+def _local_volume_names(spec: PodSpec) -> tuple[str, ...]:
+    key = ("local-volumes", "", False)
+    cached = spec.derived.get(key)
+    if cached is None:
+        cached = spec.derived[key] = tuple(volume.name for volume in spec.volumes if volume.is_local)  # type: ignore[assignment]
+    return cached  # type: ignore[return-value]
+
+
 def disk_usage(spec: PodSpec, stats: PodStats, measure: Sequence[str], resource: Resource) -> int:
     """Return the pod's bytes (ephemeral-storage) or inodes used on the measured filesystem parts."""
     inodes = resource == Resource.INODES
+    root = ROOT in measure
+    logs = LOGS in measure
     total = 0
     for container in stats.containers:
-        parts = []
-        if ROOT in measure:
-            parts.append(container.rootfs)
-        if LOGS in measure:
-            parts.append(container.logs)
-        for fs in parts:
-            if fs is None:
-                continue
-            value = fs.inodes_used if inodes else fs.used_bytes
-            total += value or 0
+        if root and container.rootfs is not None:
+            total += (container.rootfs.inodes_used if inodes else container.rootfs.used_bytes) or 0
+        if logs and container.logs is not None:
+            total += (container.logs.inodes_used if inodes else container.logs.used_bytes) or 0
     if VOLUMES in measure:
-        local_names = [volume.name for volume in spec.volumes if volume.is_local]
-        by_name = {volume.name: volume for volume in reversed(stats.volume_stats)}
-        for name in local_names:
-            volume_stats = by_name.get(name)
-            if volume_stats is None:
-                continue
-            value = volume_stats.fs.inodes_used if inodes else volume_stats.fs.used_bytes
-            total += value or 0
+        names = _local_volume_names(spec)
+        if names:
+            for name in names:
+                # the kubelet takes the first volume stats entry with the name
+                for volume_stats in stats.volume_stats:
+                    if volume_stats.name == name:
+                        total += (volume_stats.fs.inodes_used if inodes else volume_stats.fs.used_bytes) or 0
+                        break
     return total
 
 
@@ -248,53 +252,46 @@ def rank_pods(
     if signal in (Signal.MEMORY_AVAILABLE, Signal.ALLOCATABLE_MEMORY_AVAILABLE):
         for candidate in candidates:
             request = pod_request(candidate.spec, "memory", pod_level_resources=pod_level_resources)
-            entries.append(_usage_entry(candidate, request, request, memory_usage))
+            usage = None if candidate.stats is None else memory_usage(candidate.stats)
+            entries.append(_usage_entry(candidate, request, request, usage))
     elif signal == Signal.PID_AVAILABLE:
         for candidate in candidates:
-            prio = pod_priority(candidate.spec)
+            spec = candidate.spec
+            prio = pod_priority(spec)
             if candidate.stats is None:
-                key: tuple = (prio, 0, 0)
+                key: tuple = (prio, 0, 0, spec.key, spec.uid)
                 usage = None
             else:
                 usage = process_usage(candidate.stats)
-                key = (prio, 1, -usage)
-            entries.append((key, RankEntry(candidate, usage, Fraction(0), None)))
+                key = (prio, 1, -usage, spec.key, spec.uid)
+            entries.append((key, RankEntry(candidate, usage, 0, None)))
     else:
         measure = FS_STATS_TO_MEASURE[layout][signal]
         resource = Resource.INODES if signal.value.endswith("inodesFree") else Resource.EPHEMERAL_STORAGE
         request_name = "inodes" if resource == Resource.INODES else "ephemeral-storage"
         for candidate in candidates:
-            exceed_request = pod_request(candidate.spec, request_name)
-            subtract_request = pod_request(candidate.spec, "ephemeral-storage")
-            entries.append(
-                _usage_entry(
-                    candidate,
-                    exceed_request,
-                    subtract_request,
-                    functools.partial(_disk_usage_of, candidate.spec, measure=measure, resource=resource),
-                )
-            )
-    entries.sort(key=lambda item: (*item[0], item[1].candidate.spec.key, item[1].candidate.spec.uid))
+            spec = candidate.spec
+            exceed_request = pod_request(spec, request_name)
+            subtract_request = pod_request(spec, "ephemeral-storage")
+            usage = None if candidate.stats is None else disk_usage(spec, candidate.stats, measure, resource)
+            entries.append(_usage_entry(candidate, exceed_request, subtract_request, usage))
+    entries.sort(key=lambda item: item[0])
     return [entry for _, entry in entries]
 
 
-def _disk_usage_of(spec: PodSpec, stats: PodStats, *, measure: Sequence[str], resource: Resource) -> int:
-    return disk_usage(spec, stats, measure, resource)
-
-
 def _usage_entry(
-    candidate: Candidate,
-    exceed_request: Fraction,
-    subtract_request: Fraction,
-    usage_of: Callable[[PodStats], int],
+    candidate: Candidate, exceed_request: Fraction | int, subtract_request: Fraction | int, usage: int | None
 ) -> tuple[tuple, RankEntry]:
-    """Build the key of the exceeds / priority / usage-above-request chain for one pod."""
-    prio = pod_priority(candidate.spec)
-    if candidate.stats is None:
-        return (0, 0, prio, 0), RankEntry(candidate, None, exceed_request, None)
-    usage = usage_of(candidate.stats)
+    """Build the key of the exceeds / priority / usage-above-request chain for one pod.
+
+    The key ends with namespace/name and UID, which order pods that tie on every comparator.
+    """
+    spec = candidate.spec
+    prio = spec.priority if spec.priority is not None else 0
+    if usage is None:
+        return (0, 0, prio, 0, spec.key, spec.uid), RankEntry(candidate, None, exceed_request, None)
     exceeds = usage > exceed_request
-    key = (1, 0 if exceeds else 1, prio, subtract_request - usage)
+    key = (1, 0 if exceeds else 1, prio, subtract_request - usage, spec.key, spec.uid)
     return key, RankEntry(candidate, usage, exceed_request, exceeds)
 
 
