@@ -295,3 +295,18 @@ def _ns_time(value_ns: int) -> dt.datetime | None:
     if not value_ns:
         return None
     return dt.datetime.fromtimestamp(value_ns / 1e9, tz=UTC)
+
+
+def pod_stats_source(
+    cri: PodCriSource,
+    *,
+    root_dir: str = DEFAULT_ROOT_DIR,
+    log_root: str = DEFAULT_POD_LOG_DIR,
+    min_interval_s: float = 10.0,
+) -> CriPodStatsSource:
+    """Return the sampler's ``pod_stats_source`` hook for a live node reached through ``cri``.
+
+    ``min_interval_s`` should be the sampling interval, so ListContainerStats is not polled
+    more often than the daemon samples.
+    """
+    return CriPodStatsSource(cri, root_dir=root_dir, log_root=log_root, min_interval_s=min_interval_s)

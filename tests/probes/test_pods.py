@@ -16,7 +16,7 @@ import pytest
 
 from simulator.cri import types
 from simulator.errors import InputError
-from simulator.probes.pods import CriPodStatsSource, current_sandboxes, dir_usage
+from simulator.probes.pods import CriPodStatsSource, current_sandboxes, dir_usage, pod_stats_source
 from simulator.engine.images import SandboxInfo
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -208,3 +208,14 @@ def test_negative_interval_rejected(tmp_path: Path) -> None:
     """A negative polling interval is invalid input."""
     with pytest.raises(InputError, match="min_interval_s|interval"):
         CriPodStatsSource(FakeCri(), min_interval_s=-1)
+
+
+def test_pod_stats_source_hook(tmp_path: Path) -> None:
+    """pod_stats_source returns a callable that fits the sampler's hook: no arguments, a list of PodStats."""
+    root, logs = _node(tmp_path)
+    hook = pod_stats_source(FakeCri(), root_dir=str(root), log_root=str(logs), min_interval_s=5)
+
+    pods = hook()
+
+    assert [pod.pod_ref.uid for pod in pods] == ["uid-1"]
+    assert hook.min_interval_s == 5
