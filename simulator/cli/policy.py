@@ -44,12 +44,12 @@ def _threshold_source(policy: Policy, threshold: Threshold) -> str:
         *policy.eviction_soft,
     ):
         return "copied from hard memory.available (enforceNodeAllocatable contains pods)"
-    if threshold.signal.value.startswith("containerfs.") and threshold.text.startswith("containerfs"):
+    if " copied from " in threshold.text:
         return threshold.text
-    map_name = "evictionHard" if threshold.hard and threshold.signal.value in policy.eviction_hard else "evictionSoft"
-    if threshold.grace_period_s == 0 and threshold.signal.value not in policy.eviction_hard:
-        map_name = "evictionSoft"
-    return policy.provenance.get(f"{map_name}.{threshold.signal.value}", policy.provenance.get(map_name, ""))
+    signal = threshold.signal.value
+    written_hard = f"{signal}<{policy.eviction_hard.get(signal)}"
+    map_name = "evictionHard" if threshold.hard and threshold.text == written_hard else "evictionSoft"
+    return policy.provenance.get(f"{map_name}.{signal}", policy.provenance.get(map_name, ""))
 
 
 def _threshold_document(policy: Policy, threshold: Threshold) -> dict[str, Any]:

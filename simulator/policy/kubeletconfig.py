@@ -182,11 +182,13 @@ def check_type_meta(data: dict[str, Any], source: str, *, required: bool) -> Non
         raise InputError(f"kind: invalid value {kind!r}: expected {KIND!r}", field="kind", value=kind, source=source)
 
 
-def validate_field_types(data: dict[str, Any], source: str) -> None:
+def validate_field_types(data: dict[str, Any], source: str, lines: dict[str, int] | None = None) -> None:
     """Check the types of the modelled fields the way the kubelet's JSON decoding does.
 
-    Raises InputError with the field path, the bad value and the expected type.
+    Raises InputError with the field path, the bad value and the expected type. ``lines``
+    (field path to line number) adds the line to the source when it is known.
     """
+    lines = lines or {}
     try:
         _ModelledFields.model_validate(data)
     except ValidationError as error:
@@ -195,16 +197,18 @@ def validate_field_types(data: dict[str, Any], source: str) -> None:
         top = str(first["loc"][0])
         value = first.get("input")
         expected = _EXPECTED.get(top, "a different type")
+        line = lines.get(location, lines.get(top))
         raise InputError(
             f"{location}: invalid value {json.dumps(value, default=str)}: expected {expected}",
-            field=location, value=value, source=source,
+            field=location, value=value, source=f"{source}:{line}" if line else source,
         ) from None
     for name in _INT32_FIELDS:
         value = data.get(name)
         if isinstance(value, int) and not -(2**31) <= value < 2**31:
+            line = lines.get(name)
             raise InputError(
                 f"{name}: invalid value {value}: does not fit in a 32-bit integer",
-                field=name, value=value, source=source,
+                field=name, value=value, source=f"{source}:{line}" if line else source,
             )
 
 
@@ -227,7 +231,7 @@ def read_config_file(path: str | os.PathLike[str], *, require_type_meta: bool = 
     value, lines = parse_document_text(_read_text(file_path), source)
     data = _as_mapping(value, source, "a KubeletConfiguration mapping")
     check_type_meta(data, source, required=require_type_meta)
-    validate_field_types(data, source)
+    validate_field_types(data, source, lines)
     return ConfigDocument(data=data, source=source, lines=lines)
 
 
@@ -244,10 +248,10 @@ def read_configz_file(path: str | os.PathLike[str]) -> ConfigDocument:
             field="kubeletconfig", source=source,
         )
     data = _as_mapping(outer["kubeletconfig"], source, "kubeletconfig to be a mapping")
-    validate_field_types(data, source)
     inner_lines = {
         key.split(".", 1)[1]: line for key, line in lines.items() if key.startswith("kubeletconfig.")
     }
+    validate_field_types(data, source, inner_lines)
     # Only the first level below "kubeletconfig" has line numbers; nested paths fall back to it.
     return ConfigDocument(data=data, source=source, lines=inner_lines)
 
@@ -276,7 +280,7 @@ def read_dropin_directory(directory: str | os.PathLike[str]) -> tuple[list[Confi
                 source=source,
             )
         check_type_meta(data, source, required=True)
-        validate_field_types(_without_nulls(data), source)
+        validate_field_types(_without_nulls(data), source, lines)
         documents.append(ConfigDocument(data=data, source=source, lines=lines))
     return documents, skipped
 

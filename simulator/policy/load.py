@@ -38,9 +38,9 @@ from simulator.policy.kubeletconfig import (
     read_dropin_directory,
     validate_field_types,
 )
-from simulator.policy.model import ContainerGCPolicy, ImageGCPolicy, Policy
+from simulator.policy.model import ContainerGCPolicy, ImageGCPolicy, Policy, Threshold
 from simulator.policy.versions import (
-    FEATURE_GATES,
+    CONTAINERFS_SIGNALS_SINCE,
     MERGE_DEFAULT_EVICTION_SETTINGS_SINCE,
     at_least,
     default_feature_gates,
@@ -283,8 +283,6 @@ def _apply_flags(builder: _Builder, parsed: ParsedFlags) -> None:
         else:
             builder.flag_values[name] = value
             builder.provenance[name] = origin
-    if parsed.unknown:
-        builder.sources.append(f"flags {parsed.source}")
 
 
 def _parse_flags_inputs(inputs: PolicyInputs) -> ParsedFlags | None:
@@ -446,8 +444,24 @@ def _container_gc(builder: _Builder) -> ContainerGCPolicy:
     )
 
 
-def _thresholds(builder: _Builder, enforcement: tuple[str, ...]) -> tuple:
+def _reject_signals_newer_than_version(builder: _Builder) -> None:
+    """Reject containerfs signals before 1.29, where the kubelet does not know them yet."""
+    if at_least(builder.version, CONTAINERFS_SIGNALS_SINCE):
+        return
+    for field_name in _THRESHOLD_MAPS:
+        for key in builder.config.get(field_name) or {}:
+            if key.startswith("containerfs."):
+                path = f"{field_name}.{key}"
+                raise InputError(
+                    f"{path}: unsupported eviction signal {key}: kubelet {builder.version} has no containerfs "
+                    f"signals (they exist from {CONTAINERFS_SIGNALS_SINCE}); remove the entry",
+                    field=path, value=key, source=builder.provenance.get(path, "input"),
+                )
+
+
+def _thresholds(builder: _Builder, enforcement: tuple[str, ...]) -> tuple[Threshold, ...]:
     config = builder.config
+    _reject_signals_newer_than_version(builder)
     try:
         return tuple(
             parse_threshold_config(

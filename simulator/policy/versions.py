@@ -5,6 +5,7 @@ and the versioned gate table in pkg/features/kube_features.go at the 1.35 master
 feature-gate pages of the Kubernetes documentation:
 
 * 1.30 added ``imagefs.inodesFree<5%`` to the Linux default evictionHard (kubernetes PR 121834).
+* 1.29 added the containerfs.available and containerfs.inodesFree signals (KEP-4191).
 * 1.33 added the ``mergeDefaultEvictionSettings`` field (kubernetes PR 127577).
 * KubeletSeparateDiskGC: alpha and off in 1.29-1.30, beta and on from 1.31.
 * ImageMaximumGCAge: alpha and off in 1.29, beta and on in 1.30-1.34, GA and locked on in 1.35.
@@ -31,6 +32,7 @@ __all__ = [
     "locked_feature_gate",
     "MERGE_DEFAULT_EVICTION_SETTINGS_SINCE",
     "IMAGEFS_INODES_DEFAULT_SINCE",
+    "CONTAINERFS_SIGNALS_SINCE",
 ]
 
 SUPPORTED_VERSIONS: Final[tuple[str, ...]] = tuple(f"1.{minor}" for minor in range(27, 36))
@@ -38,6 +40,8 @@ NEWEST_VERSION: Final = SUPPORTED_VERSIONS[-1]
 
 MERGE_DEFAULT_EVICTION_SETTINGS_SINCE: Final = "1.33"
 IMAGEFS_INODES_DEFAULT_SINCE: Final = "1.30"
+# containerfs.available and containerfs.inodesFree arrived with KEP-4191 in 1.29.
+CONTAINERFS_SIGNALS_SINCE: Final = "1.29"
 
 _VERSION_PATTERN: Final = re.compile(r"v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+][0-9A-Za-z.+-]*)?")
 

@@ -260,6 +260,22 @@ def test_bad_config_file(tmp_path: Path, body: str, message: str) -> None:
     assert "\n" not in text
 
 
+def test_type_error_names_line(tmp_path: Path) -> None:
+    config = write(tmp_path / "k.yaml", "evictionMaxPodGracePeriod: 30\nimageGCHighThresholdPercent: high\n")
+    with pytest.raises(InputError) as error:
+        build_policy(PolicyInputs(config_file=str(config)))
+    assert str(error.value).startswith(f"{config}:4: imageGCHighThresholdPercent: invalid value \"high\"")
+
+
+def test_containerfs_signal_needs_129(tmp_path: Path) -> None:
+    """containerfs signals arrived in 1.29, so a 1.28 kubelet rejects them as unsupported."""
+    flags = "--eviction-hard=containerfs.available<10%"
+    with pytest.raises(InputError, match="kubelet 1.28 has no containerfs signals"):
+        build_policy(PolicyInputs(flags_text=flags, kubelet_version="1.28"))
+    policy = build_policy(PolicyInputs(flags_text=flags, kubelet_version="1.29"))
+    assert [t.signal for t in policy.thresholds] == [Signal.CONTAINERFS_AVAILABLE]
+
+
 def test_json_config_file(tmp_path: Path) -> None:
     config = tmp_path / "k.json"
     config.write_text(json.dumps({
