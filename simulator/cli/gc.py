@@ -127,6 +127,9 @@ def run_images(args: argparse.Namespace) -> int:
         result = plan_delete_unused_images(detector, policy.image_gc, now, image_fs=image_fs)
     else:
         result = plan_image_gc(detector, policy.image_gc, now, image_fs, feature_gates=policy.feature_gates)
+    if image_fs is None and args.images is not None and args.trigger == "periodic":
+        # Missing input is not the kubelet's stats failure, so no kubelet error is reported.
+        result.error = None
     result.notes[:0] = notes
     emit(result.to_json(), args.output, render_images)
     return 0

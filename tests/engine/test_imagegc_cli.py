@@ -166,3 +166,13 @@ def test_live_containers_bytes(capsys: pytest.CaptureFixture[str], fake_cri: Fak
     assert removed[0]["writableLayerBytes"] == 8192
     assert removed[0]["logBytes"] == log_bytes
     assert document["bytesFreed"] == 8192 + log_bytes
+
+
+def test_offline_without_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --summary the usage is unknown: no threshold pass, no kubelet error, and a note says why."""
+    document = run_json(capsys, "gc", "images", "--images", str(DATA / "crictl-images.json"), "--now", NOW)
+
+    assert document["usagePercent"] is None
+    assert document["error"] is None
+    assert document["bytesFreed"] == 0
+    assert any("no --summary" in note for note in document["notes"])
