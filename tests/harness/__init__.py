@@ -11,6 +11,8 @@ Modules:
     cri_mutator  CriMutator: RunPodSandbox, CreateContainer, StartContainer and their inverses
     loopfs       LoopFilesystem and the overlay mount probe
     mounts       mount table reading and unmounting under a prefix
+    processes    /proc lookups and SIGTERM-then-SIGKILL by pid
+    cleanup      cgroup removal and the sweep of nodes whose owner process died
 """
 
 from harness.containerd import ContainerdNode, missing_prerequisites

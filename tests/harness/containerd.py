@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -24,10 +23,19 @@ import grpc
 import structlog
 from google.protobuf.message import Message
 
+from harness.cleanup import (
+    NODE_DIR_PREFIX,
+    STOP_TIMEOUT_S,
+    log_safely,
+    remove_cgroups,
+    sweep_stale_nodes,
+    write_owner_record,
+)
 from harness.cri_mutator import CriMutator
 from harness.images import build_pause_image, import_image
 from harness.loopfs import MIB, HarnessError, LoopFilesystem, overlay_mount_works, run_command
 from harness.mounts import mounts_under, unmount_all_under
+from harness.processes import descendant_pids, shim_pids, terminate
 
 ResponseT = TypeVar("ResponseT", bound=Message)
 
@@ -41,7 +49,6 @@ DEFAULT_IMAGE_FS_BYTES = 384 * MIB
 DEFAULT_NODE_FS_BYTES = 256 * MIB
 STATS_COLLECT_PERIOD_S = 1
 START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
 MAX_SOCKET_PATH_BYTES = 107
 
 
@@ -130,81 +137,6 @@ disabled_plugins = [
 """
 
 
-def _log_teardown(level: str, event: str, **fields: object) -> None:
-    """Log a teardown event without ever raising, because cleanup must go on even when logging fails.
-
-    A logger that writes to a stream pytest has already closed raises ValueError.
-    """
-    try:
-        getattr(log, level)(event, **fields)
-    except Exception:  # noqa: BLE001, S110 - nothing left to report the logging failure to
-        pass
-
-
-def remove_cgroups(cgroup_root: str, hierarchy_root: Path = Path("/sys/fs/cgroup")) -> None:
-    """Remove the empty cgroup directories runc left under ``cgroup_root`` in every hierarchy.
-
-    runc removes a container's own cgroup but not the pod-level parents the harness named.
-    Only rmdir is used, so a cgroup that still has processes stays and is logged.
-    """
-    relative = cgroup_root.strip("/")
-    candidates = [hierarchy_root / relative]
-    if hierarchy_root.is_dir():
-        candidates += [child / relative for child in hierarchy_root.iterdir() if child.is_dir()]
-    for top in candidates:
-        if not top.is_dir():
-            continue
-        for directory, _, _ in sorted(os.walk(top), key=lambda item: item[0].count("/"), reverse=True):
-            try:
-                os.rmdir(directory)
-            except OSError as error:
-                _log_teardown("warning", "cgroup_remove_failed", path=directory, error=str(error))
-
-
-def _read_cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-
-
-def _parent_pid(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name in field 2 may contain spaces, so split after its closing bracket.
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def _all_pids() -> list[int]:
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def _terminate_pids(pids: list[int], *, timeout_s: float) -> None:
-    """Send SIGTERM to each pid, wait up to ``timeout_s``, then SIGKILL the survivors."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and any(_pid_alive(pid) for pid in pids):
-            time.sleep(0.05)
-        if not any(_pid_alive(pid) for pid in pids):
-            return
-
-
 @dataclass
 class ContainerdNode:
     """A running private containerd with its loop filesystems, built by ``ContainerdNode.start``.
@@ -247,7 +179,10 @@ class ContainerdNode:
         reasons = missing_prerequisites()
         if reasons:
             raise HarnessError("cannot start containerd: " + "; ".join(reasons))
-        base = Path(tempfile.mkdtemp(prefix="evictsim-node-", dir=str(base_dir) if base_dir else None))
+        # Nodes of earlier runs that died before their teardown still hold mounts and loop devices.
+        sweep_stale_nodes(base_dir)
+        base = Path(tempfile.mkdtemp(prefix=NODE_DIR_PREFIX, dir=str(base_dir) if base_dir else None))
+        write_owner_record(base)
         node: ContainerdNode | None = None
         image_fs: LoopFilesystem | None = None
         node_fs: LoopFilesystem | None = None
@@ -322,6 +257,7 @@ class ContainerdNode:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        write_owner_record(self.base_dir, containerd_pid=self.process.pid)
         log.info("containerd_started", pid=self.process.pid, socket=str(self.socket_path))
         self._wait_for_cri()
 
@@ -434,27 +370,7 @@ class ContainerdNode:
 
     def shim_pids(self) -> list[int]:
         """Return the pids of containerd-shim processes started for this node's socket."""
-        socket = str(self.socket_path)
-        pids = []
-        for pid in _all_pids():
-            cmdline = _read_cmdline(pid)
-            if cmdline and "containerd-shim" in os.path.basename(cmdline[0]) and socket in cmdline:
-                pids.append(pid)
-        return pids
-
-    def _descendant_pids(self, roots: list[int]) -> list[int]:
-        children: dict[int, list[int]] = {}
-        for pid in _all_pids():
-            parent = _parent_pid(pid)
-            if parent is not None:
-                children.setdefault(parent, []).append(pid)
-        found: list[int] = []
-        stack = list(roots)
-        while stack:
-            for child in children.get(stack.pop(), []):
-                found.append(child)
-                stack.append(child)
-        return found
+        return shim_pids(self.socket_path)
 
     def _remove_pods_over_cri(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -463,7 +379,7 @@ class ContainerdNode:
             with CriMutator(self.endpoint) as mutator:
                 mutator.remove_all_pods()
         except Exception as error:  # noqa: BLE001 - teardown falls back to killing the shims
-            _log_teardown("warning", "pod_cleanup_failed", error=str(error), socket=str(self.socket_path))
+            log_safely("warning", "pod_cleanup_failed", error=str(error), socket=str(self.socket_path))
 
     def stop(self) -> None:
         """Stop pods over CRI, stop containerd and its shims by pid, unmount and delete everything.
@@ -484,29 +400,27 @@ class ContainerdNode:
             try:
                 step()
             except Exception as error:  # noqa: BLE001 - later steps must still run
-                _log_teardown(
+                log_safely(
                     "error", "teardown_step_failed", step=name, error=str(error), base_dir=str(self.base_dir)
                 )
 
     def _stop_processes(self) -> None:
         shims = self.shim_pids()
         if self.process is not None and self.process.poll() is None:
-            _terminate_pids([self.process.pid], timeout_s=STOP_TIMEOUT_S)
+            terminate([self.process.pid], timeout_s=STOP_TIMEOUT_S)
             self.process.wait(timeout=STOP_TIMEOUT_S)
-            _log_teardown(
-                "info", "containerd_stopped", pid=self.process.pid, exit_code=self.process.returncode
-            )
+            log_safely("info", "containerd_stopped", pid=self.process.pid, exit_code=self.process.returncode)
         # Shims outlive containerd by design. Kill what runs in the containers first, then the shims.
         shims = sorted(set(shims) | set(self.shim_pids()))
         if shims:
-            _terminate_pids(self._descendant_pids(shims), timeout_s=2.0)
-            _terminate_pids(shims, timeout_s=STOP_TIMEOUT_S)
+            terminate(descendant_pids(shims), timeout_s=2.0)
+            terminate(shims, timeout_s=STOP_TIMEOUT_S)
 
     def _remove_base_dir(self) -> None:
         leftover = mounts_under(self.base_dir)
         if leftover:
             # Deleting through a mount would reach files outside the node, so keep the directory.
-            _log_teardown("error", "mounts_left_behind", mountpoints=[entry.mountpoint for entry in leftover])
+            log_safely("error", "mounts_left_behind", mountpoints=[entry.mountpoint for entry in leftover])
             return
         shutil.rmtree(self.base_dir, ignore_errors=True)
 

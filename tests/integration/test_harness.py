@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 from collections.abc import Callable
@@ -31,9 +32,11 @@ from harness import (
     wait_for_log,
     write_bytes_command,
 )
+from harness.cleanup import find_stale_nodes, read_owner_record, release_node_dir, sweep_stale_nodes
 from harness.containerd import render_config
 from harness.images import BUSYBOX_PATH, archive_repo_tags
 from harness.mounts import mounts_under, read_mounts
+from harness.processes import is_alive, shim_pids
 
 from simulator._proto.runtime.v1 import api_pb2 as api
 
@@ -303,6 +306,63 @@ def test_long_base_dir_rejected(tmp_path: Path) -> None:
 
     assert list(long_dir.iterdir()) == []
     assert mounts_under(long_dir) == []
+
+
+CRASHING_OWNER = """
+import os, signal, sys
+sys.path.insert(0, {tests_dir!r})
+from harness import ContainerdNode, build_workload_image, import_image, run_pod, write_bytes_command
+node = ContainerdNode.start(base_dir={base_dir!r})
+image = build_workload_image(node.base_dir / "images", "evictsim.test/harness-busybox:1")
+import_image(node, image)
+run_pod(node, "orphan", "harness", image.name, write_bytes_command(1))
+print(node.base_dir, node.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_sweep_releases_dead_owner_node() -> None:
+    """A node whose owner died by SIGKILL is released by the sweep: processes, mounts, loops, files."""
+    reasons = missing_prerequisites()
+    if reasons:
+        pytest.skip("real containerd unavailable: " + "; ".join(reasons))
+    # Not pytest's tmp_path: concurrent pytest runs delete old numbered temp dirs.
+    parent = Path(tempfile.mkdtemp(prefix="evictsim-sweep-"))
+    try:
+        script = CRASHING_OWNER.format(tests_dir=str(REPO_ROOT / "tests"), base_dir=str(parent))
+        owner = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+        )
+        base_text, containerd_pid_text = owner.stdout.strip().splitlines()[-1].split()
+        base_dir = Path(base_text)
+        containerd_pid = int(containerd_pid_text)
+        shims = shim_pids(base_dir / "containerd.sock")
+        stale_before = find_stale_nodes(parent)
+        mounted_before = mounts_under(base_dir)
+
+        released = sweep_stale_nodes(parent)
+    finally:
+        for leftover in parent.glob("evictsim-node-*"):
+            release_node_dir(leftover, read_owner_record(leftover))
+        parent.rmdir()
+
+    assert owner.returncode == -9, owner.stderr
+    assert stale_before == [base_dir]
+    assert shims, "the orphaned pod must have a shim, or this test proves nothing"
+    assert mounted_before, "the orphaned node must still be mounted, or this test proves nothing"
+    assert released == [base_dir]
+    assert not is_alive(containerd_pid)
+    for pid in shims:
+        assert not is_alive(pid)
+    assert mounts_under(base_dir) == []
+    assert _loop_devices_for(base_dir / "imagefs.img") == ""
+    assert _loop_devices_for(base_dir / "nodefs.img") == ""
+    assert not base_dir.exists()
+
+
+def test_sweep_spares_live_owner_node(containerd_node: ContainerdNode) -> None:
+    """The sweep never touches a node whose owner (this test process) is alive."""
+    assert containerd_node.base_dir not in find_stale_nodes(containerd_node.base_dir.parent)
 
 
 def _loop_devices_for(backing_file: Path) -> str:
