@@ -510,6 +510,8 @@ def _free_space(records: list[ImageRecord], target_bytes: int, now: dt.datetime,
         if done:
             outcomes.append(_candidate(record, Outcome.TARGET_REACHED))
             continue
+        # Images in use at this detection were filtered out before, so this only catches a
+        # record last used after ``now`` (a detection that ran later than the simulated pass).
         if record.last_used is not None and record.last_used >= now:
             outcomes.append(_candidate(record, Outcome.IN_USE_EXITED))
             continue

@@ -176,3 +176,23 @@ def test_offline_without_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert document["error"] is None
     assert document["bytesFreed"] == 0
     assert any("no --summary" in note for note in document["notes"])
+
+
+def test_live_odd_replies(capsys: pytest.CaptureFixture[str], fake_cri: FakeCriServer) -> None:
+    """Size 0, a repeated id and an unknown image reference are handled as the kubelet's id-keyed records do."""
+    fake_cri.set_response("ListImages", api_pb2.ListImagesResponse(images=[
+        _image("sha256:zero", 0, tag="example/zero:1"),
+        _image("sha256:dup", 100, tag="example/dup:1"),
+        _image("sha256:dup", 900, tag="example/dup:2"),
+    ]))
+    fake_cri.set_response("ListContainers", api_pb2.ListContainersResponse(containers=[
+        api_pb2.Container(id="c1", pod_sandbox_id="s1", image_ref="sha256:gone", state=api_pb2.CONTAINER_RUNNING,
+                          created_at=NOW_NS, metadata=api_pb2.ContainerMetadata(name="app")),
+    ]))
+    document = run_json(capsys, "gc", "images", "--cri-endpoint", fake_cri.endpoint, "--summary",
+                        str(DATA / "imagefs-summary.json"), "--now", NOW, "--trigger", "eviction")
+
+    sizes = {c["imageId"]: c["sizeBytes"] for c in document["candidates"]}
+    assert sizes == {"sha256:zero": 0, "sha256:dup": 900}
+    assert document["bytesFreed"] == 900
+    assert any("sha256:gone" in note for note in document["notes"])
