@@ -76,7 +76,7 @@ def render_config(
     stats_collect_period_s: int = STATS_COLLECT_PERIOD_S,
     restrict_oom_score_adj: bool = True,
 ) -> str:
-    """Render a containerd 1.6 config (version 2) whose every writable path is under our temp dirs."""
+    """Render a containerd 1.6 config (version 2) with every path inside the node's temporary directory."""
     cri = 'plugins."io.containerd.grpc.v1.cri"'
     return f"""version = 2
 root = "{root}"
@@ -309,7 +309,7 @@ class ContainerdNode:
 
     @property
     def pod_logs_dir(self) -> Path:
-        """Directory holding ``<namespace>_<name>_<uid>/<container>/0.log`` pod log files.
+        """Directory that contains the pod log files, ``<namespace>_<name>_<uid>/<container>/0.log``.
 
         NOTE: the kubelet writes these under /var/log/pods. The harness keeps them on the
         node filesystem's loop device instead, which is where /var/log sits on a typical node.

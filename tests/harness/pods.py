@@ -48,8 +48,8 @@ class PodHandle:
     empty_dirs: dict[str, Path] = field(default_factory=dict)
 
     @property
-    def pod_dir(self) -> Path:
-        """The pod's log directory, ``<namespace>_<name>_<uid>``."""
+    def log_directory(self) -> Path:
+        """The pod's log directory, ``<pod_logs_dir>/<namespace>_<name>_<uid>``."""
         return Path(self.sandbox_config.log_directory)
 
 

@@ -1,7 +1,7 @@
 """Find and stop the processes a harness node started, by pid, using /proc.
 
-Only pids the caller names, or containerd shims whose ``-address`` is the caller's socket and
-their descendants, are ever signalled.
+The harness signals only pids it recorded, or containerd shims whose ``-address`` is its own
+socket, and their descendants.
 """
 
 from __future__ import annotations
