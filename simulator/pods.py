@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from simulator.errors import InputError
+from simulator.errors import InputError, ProbeError
 from simulator.quantity import Quantity, QuantityError
 from simulator.signals import SYSTEM_CRITICAL_PRIORITY
 
@@ -272,17 +272,29 @@ def list_node_pods(node_name: str, *, kubeconfig: str | None = None, context: st
     """List the pods bound to ``node_name`` from the Kubernetes API (read-only).
 
     Uses the in-cluster configuration when it is available, else the kubeconfig. Only the
-    ``list pods`` verb is used, with a ``spec.nodeName`` field selector.
+    ``list pods`` verb is used, with a ``spec.nodeName`` field selector. Raises InputError when
+    no configuration is usable and ProbeError when the request fails.
     """
     from kubernetes import client, config  # imported lazily: it is slow to import
+    from kubernetes.client.exceptions import OpenApiException
     from kubernetes.config.config_exception import ConfigException
+    from urllib3.exceptions import HTTPError
 
     try:
         config.load_incluster_config()
     except ConfigException:
-        config.load_kube_config(config_file=kubeconfig, context=context)
+        try:
+            config.load_kube_config(config_file=kubeconfig, context=context)
+        except (ConfigException, OSError) as error:
+            raise InputError(
+                f"no in-cluster configuration and no usable kubeconfig: {error}", field="kubeconfig", value=kubeconfig
+            ) from error
     api = client.CoreV1Api()
-    response = api.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node_name}")
+    try:
+        response = api.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node_name}")
+    except (OpenApiException, HTTPError, ValueError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ProbeError(f"listing the pods of node {node_name} from the Kubernetes API failed: {message}") from error
     serialized = api.api_client.sanitize_for_serialization(response)
     return parse_pod_list(serialized, source=f"kubernetes API (node {node_name})")
 
