@@ -19,7 +19,7 @@ from simulator.daemon.daemon import (
     ReplaySource,
 )
 from simulator.daemon.logging import LOG_LEVELS, configure_logging
-from simulator.errors import InputError
+from simulator.errors import EvictsimError, InputError
 from simulator.replay import RecordedSource
 
 
@@ -134,10 +134,12 @@ def _build_source(args: argparse.Namespace, policy: Any) -> Any:
         root_dir=args.root_dir or policy.root_dir,
         mountinfo=args.mountinfo,
         node_name=args.node_name,
+        interval_s=args.interval,
     )
 
 
-def _load_pods(args: argparse.Namespace) -> list[Any]:
+def _load_pods(args: argparse.Namespace) -> list[Any] | None:
+    """Return the pod specs, or ``None`` when none were given (pods are then ranked from stats alone)."""
     if args.pods and args.node_name:
         raise InputError("--pods and --node-name are exclusive; give the pod specs one way", field="--pods")
     if args.pods:
@@ -145,10 +147,19 @@ def _load_pods(args: argparse.Namespace) -> list[Any]:
 
         return list(load_pod_list(args.pods))
     if args.node_name:
-        from simulator.pods import load_pods_from_api
+        from simulator.pods import list_node_pods
 
-        return list(load_pods_from_api(args.node_name, kubeconfig=args.kubeconfig))
-    return []
+        # NOTE: the pod list is read once at start; pods created later are ranked from stats alone.
+        try:
+            return list(list_node_pods(args.node_name, kubeconfig=args.kubeconfig))
+        except EvictsimError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the kubernetes client raises many unrelated types
+            raise EvictsimError(
+                f"cannot list the pods of node {args.node_name!r} from the Kubernetes API: {error}; "
+                "check the kubeconfig (--kubeconfig) or give the specs with --pods FILE"
+            ) from error
+    return None
 
 
 def _start_api(args: argparse.Namespace, policy: Any) -> tuple[Any, Any]:

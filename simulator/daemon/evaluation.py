@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from simulator.daemon.events import filesystem_of
-from simulator.engine.containergc import ContainerUsage, plan_container_gc
+from simulator.engine.containergc import ContainerUsage, infer_pod_states, plan_container_gc
 from simulator.engine.eviction import EvictionManager
+from simulator.engine.gc_reclaimer import GCReclaimer
 from simulator.engine.imagegc import ImageGCSimulator
 from simulator.engine.images import ContainerInfo, ImageInfo, SandboxInfo
 from simulator.signals import FsLayout
@@ -34,6 +35,7 @@ class GcInputs:
     containers: Sequence[ContainerInfo] = ()
     sandboxes: Sequence[SandboxInfo] = ()
     usage: Mapping[str, ContainerUsage] | None = None
+    pod_log_dir_bytes: Mapping[str, int] | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -103,25 +105,33 @@ class NodeEvaluator:
         self.manager: EvictionManager | None = None
         self.image_gc: ImageGCSimulator | None = None
         self.layout: FsLayout | None = None
+        self._gc_reclaimer: Any = None
         self._last_image_gc: dt.datetime | None = None
         self._last_container_gc: dt.datetime | None = None
 
     def evaluate(self, summary: Summary, now: dt.datetime, gc_inputs: GcInputs | None = None) -> Evaluation:
-        """Run the eviction manager's pass at ``now``, and each GC model when its period is due."""
-        if self.manager is None or self.image_gc is None:
-            # the first sample fixes the layout, as the kubelet's first successful pass does
-            layout, inferred = infer_layout(summary)
-            image_gc = ImageGCSimulator(
-                self.policy.image_gc,
-                self.policy.kubelet_version,
-                kubelet_start=now,
-                feature_gates=self.policy.feature_gates,
-            )
-            manager = EvictionManager(self.policy, layout=layout, layout_inferred=inferred, reclaimer=self.reclaimer)
-            self.layout, self.image_gc, self.manager = layout, image_gc, manager
+        """Run the eviction manager's pass at ``now``, and each GC model when its period is due.
 
+        With ``gc_inputs`` (a live sample) node-level reclaim uses the GC models over the
+        runtime's images and containers; without them it frees nothing, unless a reclaimer was
+        given, and the decision's notes say so.
+        """
+        if self.manager is None or self.image_gc is None:
+            self._start(summary, now, with_gc_reclaimer=gc_inputs is not None)
+        assert self.manager is not None and self.image_gc is not None
+
+        # the runtime's lists as the kubelet's image manager and container GC see them
+        pod_states = None
         if gc_inputs is not None:
             self.image_gc.detect(gc_inputs.images, gc_inputs.containers, now)
+            api_uids = [pod.uid for pod in self.pods] if self.pods is not None else None
+            pod_states = infer_pod_states(gc_inputs.sandboxes, api_uids)
+            if isinstance(self._gc_reclaimer, GCReclaimer):
+                self._gc_reclaimer.containers = list(gc_inputs.containers)
+                self._gc_reclaimer.sandboxes = list(gc_inputs.sandboxes)
+                self._gc_reclaimer.pod_states = dict(pod_states)
+                self._gc_reclaimer.usage = dict(gc_inputs.usage or {})
+                self._gc_reclaimer.image_fs = summary.node.image_fs
 
         evaluation = Evaluation(decision=self.manager.synchronize(summary, self.pods, now).to_json())
 
@@ -132,10 +142,31 @@ class NodeEvaluator:
         if gc_inputs is not None and _is_due(self._last_container_gc, now, self.container_gc_period_s):
             self._last_container_gc = now
             result = plan_container_gc(
-                gc_inputs.containers, gc_inputs.sandboxes, self.policy.container_gc, now, usage=gc_inputs.usage
+                gc_inputs.containers,
+                gc_inputs.sandboxes,
+                self.policy.container_gc,
+                now,
+                pod_states=pod_states,
+                usage=gc_inputs.usage,
+                pod_log_dir_bytes=gc_inputs.pod_log_dir_bytes,
             )
             evaluation.container_gc = result.to_json()
         return evaluation
+
+    def _start(self, summary: Summary, now: dt.datetime, *, with_gc_reclaimer: bool) -> None:
+        """Set up the engine on the first sample, which fixes the layout as the kubelet's first pass does."""
+        layout, inferred = infer_layout(summary)
+        image_gc = ImageGCSimulator(
+            self.policy.image_gc,
+            self.policy.kubelet_version,
+            kubelet_start=now,
+            feature_gates=self.policy.feature_gates,
+        )
+        reclaimer = self.reclaimer
+        if reclaimer is None and with_gc_reclaimer:
+            reclaimer = GCReclaimer(image_gc, self.policy.container_gc)
+        manager = EvictionManager(self.policy, layout=layout, layout_inferred=inferred, reclaimer=reclaimer)
+        self.layout, self.image_gc, self.manager, self._gc_reclaimer = layout, image_gc, manager, reclaimer
 
     def _plan_image_gc(self, summary: Summary, now: dt.datetime, *, known_images: bool) -> dict[str, Any]:
         if self.image_gc is None:

@@ -8,6 +8,7 @@ start, as the kubelet's cAdvisor does.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from simulator.cri.client import CriClient
@@ -18,7 +19,9 @@ from simulator.engine.images import containers_from_cri, images_from_cri, sandbo
 from simulator.probes.fsinfo import FsInfoProbe
 from simulator.probes.memory import MemoryProbe
 from simulator.probes.mountinfo import MountTable
+from simulator.engine.containergc import ContainerUsage
 from simulator.probes.pids import PidProbe
+from simulator.probes.pods import DEFAULT_POD_LOG_DIR, CriPodStatsSource, container_log_bytes, pod_log_dir_bytes
 from simulator.probes.sampler import Sampler
 
 
@@ -33,18 +36,30 @@ class LiveSource:
         root_dir: str,
         mount_table: MountTable,
         node_name: str | None = None,
+        interval_s: float = 10.0,
+        log_root: str = DEFAULT_POD_LOG_DIR,
     ) -> None:
         self.endpoint = endpoint
+        self.interval_s = interval_s
+        self.log_root = Path(log_root)
         self.timeout_s = timeout_s
         self.root_dir = root_dir
         self.fs_probe = FsInfoProbe(mount_table)
         self.node_name = node_name
         self._cri: CriClient | None = None
         self._sampler: Sampler | None = None
+        self._pod_stats: CriPodStatsSource | None = None
 
     @classmethod
     def open(
-        cls, *, endpoint: str | None, timeout_s: float, root_dir: str, mountinfo: str, node_name: str | None = None
+        cls,
+        *,
+        endpoint: str | None,
+        timeout_s: float,
+        root_dir: str,
+        mountinfo: str,
+        node_name: str | None = None,
+        interval_s: float = 10.0,
     ) -> LiveSource:
         """Read the mount table (an unreadable one is an InputError) and return the source."""
         return cls(
@@ -53,6 +68,7 @@ class LiveSource:
             root_dir=root_dir,
             mount_table=MountTable.from_file(mountinfo),
             node_name=node_name,
+            interval_s=interval_s,
         )
 
     @property
@@ -62,13 +78,17 @@ class LiveSource:
 
     def next_sample(self, now: dt.datetime) -> Sample:
         """Sample the node; raise RuntimeUnavailableError, NotCriServerError or another ProbeError."""
-        sampler, cri = self._connect()
+        sampler, cri, pod_stats = self._connect()
         try:
             summary = sampler.sample()
+            containers = containers_from_cri(cri.list_containers())
+            sandboxes = sandboxes_from_cri(cri.list_pod_sandboxes())
             gc_inputs = GcInputs(
                 images=images_from_cri(cri.list_images()),
-                containers=containers_from_cri(cri.list_containers()),
-                sandboxes=sandboxes_from_cri(cri.list_pod_sandboxes()),
+                containers=containers,
+                sandboxes=sandboxes,
+                usage=self._container_usage(pod_stats, containers),
+                pod_log_dir_bytes=pod_log_dir_bytes(self.log_root, sandboxes),
             )
         except (RuntimeUnavailableError, NotCriServerError):
             # a fresh channel next tick, instead of waiting out gRPC's reconnect backoff
@@ -76,9 +96,25 @@ class LiveSource:
             raise
         return Sample(summary=summary, time=now, origin="live", gc_inputs=gc_inputs)
 
-    def _connect(self) -> tuple[Sampler, CriClient]:
-        if self._cri is None or self._sampler is None:
+    def _container_usage(self, pod_stats: CriPodStatsSource, containers: list[Any]) -> dict[str, ContainerUsage]:
+        """Return the bytes each container's removal would free: writable layer and this attempt's logs."""
+        layers = {stat.id: stat for stat in pod_stats.container_stats()}
+        usage = {}
+        for container in containers:
+            stat = layers.get(container.id)
+            layer = getattr(stat, "writable_layer", None) if stat is not None else None
+            layer_bytes = (layer.used_bytes or 0) if layer is not None else 0
+            usage[container.id] = ContainerUsage(
+                writable_layer_bytes=layer_bytes, log_bytes=container_log_bytes(self.log_root, container)
+            )
+        return usage
+
+    def _connect(self) -> tuple[Sampler, CriClient, CriPodStatsSource]:
+        if self._cri is None or self._sampler is None or self._pod_stats is None:
             cri = CriClient(self.endpoint, timeout_s=self.timeout_s)
+            # ListContainerStats at most once per interval, as the kubelet polls it
+            pod_stats = CriPodStatsSource(cri, root_dir=self.root_dir, log_root=str(self.log_root),
+                                          min_interval_s=self.interval_s)
             self._sampler = Sampler(
                 cri,
                 self.fs_probe,
@@ -86,22 +122,14 @@ class LiveSource:
                 memory_probe=MemoryProbe(),
                 pid_probe=PidProbe(),
                 node_name=self.node_name,
-                pod_stats_source=_pod_stats_source(cri),
+                pod_stats_source=pod_stats,
             )
-            self._cri = cri
-        return self._sampler, self._cri
+            self._cri, self._pod_stats = cri, pod_stats
+        return self._sampler, self._cri, self._pod_stats
 
     def close(self) -> None:
         if self._cri is not None:
             self._cri.close()
             self._cri = None
             self._sampler = None
-
-
-def _pod_stats_source(cri: CriClient) -> Any:
-    """Return the live pod stats hook when the probes provide one, else ``None`` (no pod stats)."""
-    try:
-        from simulator.probes.pods import pod_stats_source
-    except ImportError:
-        return None
-    return pod_stats_source(cri)
+            self._pod_stats = None

@@ -122,3 +122,43 @@ def test_sigterm_stops_live_daemon_without_runtime(tmp_path: Path) -> None:
     assert names.count("runtime_unreachable") == 1
     assert events[-1]["event"] == "daemon_stopped"
     assert events[-1]["reason"] == "SIGTERM"
+
+
+def pod(name: str, namespace: str, uid: str, priority: int) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "uid": uid},
+        "spec": {
+            "priority": priority,
+            "containers": [{"name": name.split("-")[0], "image": "example.test/app:1", "resources": {}}],
+        },
+        "status": {"phase": "Running"},
+    }
+
+
+def test_replay_with_pod_specs_skips_critical_pod(tmp_path: Path) -> None:
+    """Pod specs change the ranking: priority orders before usage, and a critical pod is no runner-up.
+
+    The kubelet ranks disk pressure by exceeding requests, then priority, then usage
+    (pkg/kubelet/eviction/helpers.go, rankDiskPressureFunc). Without specs the batch pod's
+    1 GiB writable layer ranks it first; with priority 0 for web and the system-node-critical
+    priority for batch, web is first and batch (priority >= 2000000000) cannot follow it.
+    """
+    pods = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            pod("web-7d9c5b8f6-x2k4q", "shop", "5f0c7a52-1b0e-4d0e-9c51-2f2d7a1c9e01", 0),
+            pod("batch-report-28513-abcde", "reports", "9a1d3b77-6c2e-4f51-8e0a-7b3c2d1e4f02", 2_000_001_000),
+        ],
+    }
+    pods_file = tmp_path / "pods.json"
+    pods_file.write_text(json.dumps(pods))
+    result = evictsim("--replay", str(EXAMPLE), "--no-api", "--interval", "0.05", "--pods", str(pods_file))
+    assert result.returncode == 0, result.stderr
+    evictions = [e for e in json_events(result.stdout) if e["event"] == "pod_would_be_evicted"]
+    assert len(evictions) == 1
+    assert evictions[0]["pod"] == "shop/web-7d9c5b8f6-x2k4q"
+    assert evictions[0]["rank"] == 1
+    assert evictions[0]["runner_up"] is None
