@@ -361,7 +361,7 @@ def test_sweep_releases_dead_owner_node() -> None:
 
 
 def test_sweep_spares_live_owner_node(containerd_node: ContainerdNode) -> None:
-    """The sweep never touches a node whose owner (this test process) is alive."""
+    """The sweep does not list a node whose owner (this test process) is alive."""
     assert containerd_node.base_dir not in find_stale_nodes(containerd_node.base_dir.parent)
 
 
