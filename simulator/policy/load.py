@@ -33,6 +33,7 @@ from simulator.policy.kubeletconfig import (
     ConfigDocument,
     check_type_meta,
     merge_patch,
+    parse_document_text,
     read_config_file,
     read_configz_file,
     read_dropin_directory,
@@ -57,6 +58,7 @@ __all__ = [
     "add_policy_arguments",
     "policy_from_args",
     "policy_from_kubelet_config",
+    "kubelet_version_from_node_file",
 ]
 
 _THRESHOLD_MAPS = ("evictionHard", "evictionSoft", "evictionSoftGracePeriod", "evictionMinimumReclaim")
@@ -77,6 +79,7 @@ class PolicyInputs:
     flags_text: str | None = None
     flags_file: str | None = None
     preset: str | None = None
+    node_file: str | None = None
 
 
 @dataclass
@@ -560,7 +563,11 @@ def build_policy(inputs: PolicyInputs) -> Policy:
         )
 
     preset = load_preset(inputs.preset) if inputs.preset else None
-    version_text = inputs.kubelet_version or (preset.kubelet_version if preset else None)
+    version_text = inputs.kubelet_version
+    if version_text is None and inputs.node_file:
+        version_text = kubelet_version_from_node_file(inputs.node_file)
+    if version_text is None and preset is not None:
+        version_text = preset.kubelet_version
     builder = _Builder(version=normalize_version(version_text))
     parsed_flags = _parse_flags_inputs(inputs)
     if preset is not None and preset.flags:
@@ -637,6 +644,35 @@ def policy_from_kubelet_config(
     return _assemble(builder)
 
 
+def kubelet_version_from_node_file(path: str) -> str:
+    """Return ``status.nodeInfo.kubeletVersion`` from ``kubectl get node NAME -o yaml|json`` output.
+
+    A List with exactly one Node is accepted too. Raises InputError naming the file otherwise.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"cannot read file: {error}", source=path) from error
+    value, _ = parse_document_text(text, path)
+    if isinstance(value, dict) and value.get("kind") == "List":
+        items = value.get("items") or []
+        if len(items) != 1:
+            raise InputError(
+                f"items: expected exactly one Node, got {len(items)}; save one node with kubectl get node NAME",
+                field="items", source=path,
+            )
+        value = items[0]
+    version = None
+    if isinstance(value, dict):
+        version = ((value.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion")
+    if not isinstance(version, str) or not version:
+        raise InputError(
+            "status.nodeInfo.kubeletVersion: missing: expected a Node object from kubectl get node NAME -o yaml",
+            field="status.nodeInfo.kubeletVersion", source=path,
+        )
+    return version
+
+
 def default_policy(version: str | None = None) -> Policy:
     """Return the kubelet's default Linux policy for ``version`` (default: the newest, 1.35)."""
     return build_policy(PolicyInputs(kubelet_version=version))
@@ -664,7 +700,14 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--kubelet-version",
         metavar="VERSION",
-        help="kubelet minor version whose defaults and rules apply, 1.27 to 1.35 (default: the preset's, else 1.35)",
+        help="kubelet minor version whose defaults and rules apply, 1.27 to 1.35 "
+        "(default: from --node, else the preset's, else 1.35)",
+    )
+    group.add_argument(
+        "--node",
+        metavar="FILE",
+        dest="node_file",
+        help="Node object (kubectl get node NAME -o yaml) whose status.nodeInfo.kubeletVersion sets the version",
     )
 
 
@@ -679,5 +722,6 @@ def policy_from_args(args: argparse.Namespace) -> Policy:
             flags_text=getattr(args, "flags", None),
             flags_file=getattr(args, "flags_file", None),
             preset=getattr(args, "preset", None),
+            node_file=getattr(args, "node_file", None),
         )
     )

@@ -182,3 +182,14 @@ def test_kubeadm_configz() -> None:
 def test_every_config_fixture_loads(path: Path) -> None:
     policy = build_policy(PolicyInputs(config_file=str(path), kubelet_version="1.35"))
     assert policy.thresholds
+
+
+@pytest.mark.parametrize(
+    ("name", "version"),
+    [("minikube-k8s1.31-containerd1.7-newrelic-node-status.yaml", "1.31"),
+     ("minikube-k8s1.35-containerd2.2-newrelic-node-status.yaml", "1.35")],
+)
+def test_version_from_node_object(name: str, version: str) -> None:
+    """status.nodeInfo.kubeletVersion (v1.31.0, v1.35.0) picks the version's defaults."""
+    policy = build_policy(PolicyInputs(node_file=str(REAL / "images" / name)))
+    assert policy.kubelet_version == version
