@@ -1,9 +1,13 @@
-"""Recorded node samples: a Summary JSON file, or a directory of them, read one at a time.
+"""Recorded node samples: a Summary JSON file, a directory of them, or a scenario file.
 
 ``evictsim daemon --replay`` uses a :class:`RecordedSource` in place of the live probes, so
 the daemon runs on machines without a container runtime. A directory is read in sorted file
 name order (only ``*.json`` files). Each file is parsed only when its turn comes, so a bad
 file raises :class:`RecordedSampleError` for that file and the next call moves on.
+
+A scenario file (``*.yaml``, ``*.yml``, or JSON with a ``steps`` list; see
+:mod:`simulator.scenario`) gives one sample per step at the step's time, with the
+scenario's images and containers for the GC models. It is validated as a whole when opened.
 
 A file may carry evictsim's provenance under the top-level ``evictsim.provenance`` key, as
 ``evictsim snapshot -o json`` writes it, which gives the daemon the device behind each
@@ -42,35 +46,53 @@ class RecordedSample:
     summary: Summary
     time: dt.datetime | None
     origin: str
+    images: tuple[Any, ...] | None = None
+    containers: tuple[Any, ...] | None = None
 
 
 class RecordedSource:
-    """Recorded samples from a Summary JSON file or a directory of them, in order."""
+    """Recorded samples from a Summary JSON file, a directory of them, or a scenario, in order.
+
+    ``scenario`` is the parsed scenario when the path is one (its policy and pods are for the
+    caller to use), else ``None``.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._files = self._list_files(self.path)
+        self.scenario: Any = None
+        self._files: list[Path] = []
+        if is_scenario_file(self.path):
+            from simulator.scenario import load_scenario
+
+            self.scenario = load_scenario(self.path)
+        else:
+            self._files = self._list_files(self.path)
         self._position = 0
 
     @property
     def description(self) -> str:
+        if self.scenario is not None:
+            return f"replay scenario {self.path} ({len(self.scenario.steps)} steps)"
         return f"replay {self.path} ({len(self._files)} files)"
 
     @property
     def remaining(self) -> int:
-        return len(self._files) - self._position
+        total = len(self.scenario.steps) if self.scenario is not None else len(self._files)
+        return total - self._position
 
     def next_sample(self) -> RecordedSample:
-        """Read the next file.
+        """Read the next file or scenario step.
 
-        Raises ReplayFinished after the last file and RecordedSampleError for a file that
+        Raises ReplayFinished after the last one and RecordedSampleError for a file that
         cannot be read or parsed; the file is consumed either way.
         """
-        if self._position >= len(self._files):
+        if self.remaining <= 0:
             raise ReplayFinished(str(self.path))
-        path = self._files[self._position]
+        position = self._position
         self._position += 1
-        return load_recorded_sample(path)
+        if self.scenario is not None:
+            return scenario_sample(self.scenario, position)
+        return load_recorded_sample(self._files[position])
 
     @staticmethod
     def _list_files(path: Path) -> list[Path]:
@@ -103,6 +125,53 @@ def load_recorded_sample(path: Path) -> RecordedSample:
     except InputError as error:
         raise RecordedSampleError(str(error.args[0]).removeprefix(f"{source}: "), source=source) from error
     return RecordedSample(summary=summary, time=newest_stats_time(summary), origin=source)
+
+
+def is_scenario_file(path: Path) -> bool:
+    """Whether ``path`` is a scenario: a YAML file, or a JSON file whose top level has ``steps``."""
+    if not path.is_file():
+        return False
+    if path.suffix in (".yaml", ".yml"):
+        return True
+    if path.suffix != ".json":
+        return False
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, Mapping) and "steps" in document
+
+
+def scenario_sample(scenario: Any, index: int) -> RecordedSample:
+    """Return step ``index`` of a scenario as a sample at its time.
+
+    Time zero is the first step's newest stats time (2024-01-01T00:00:00Z when it has none),
+    and unless the step sets ``keepTimes`` its node stats times are set to the step's time,
+    as ``evictsim evaluate --scenario`` does.
+    """
+    from simulator.scenario import DEFAULT_START
+
+    first = Summary.from_json(scenario.steps[0].document, source=scenario.source)
+    start = newest_stats_time(first) or DEFAULT_START
+    step = scenario.steps[index]
+    now = start + dt.timedelta(seconds=step.offset_s)
+    summary = Summary.from_json(step.document, source=f"{scenario.source}: steps[{step.index}]")
+    if not step.keep_times:
+        _set_node_times(summary, now)
+    images = tuple(scenario.images.images) if scenario.images is not None else None
+    containers = tuple(scenario.containers.containers) if scenario.containers is not None else None
+    origin = f"{scenario.source}: steps[{step.index}]" + (f" ({step.name})" if step.name else "")
+    return RecordedSample(summary=summary, time=now, origin=origin, images=images, containers=containers)
+
+
+def _set_node_times(summary: Summary, when: dt.datetime) -> None:
+    node = summary.node
+    for stats in (node.memory, node.fs, node.image_fs, node.container_fs, node.rlimit):
+        if stats is not None and stats.time is not None:
+            stats.time = when
+    for container in node.system_containers:
+        if container.memory is not None and container.memory.time is not None:
+            container.memory.time = when
 
 
 def newest_stats_time(summary: Summary) -> dt.datetime | None:

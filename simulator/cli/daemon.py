@@ -95,8 +95,17 @@ def run(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level)
     policy = policy_from_args(args)
-    source = _build_source(args, policy)
     pods = _load_pods(args)
+    source = _build_source(args, policy)
+    layout = None
+    scenario = getattr(getattr(source, "recorded", None), "scenario", None)
+    if scenario is not None:
+        # a replayed scenario brings its own policy, pods and layout unless the command line gives them
+        if not _policy_options_given(args):
+            policy = scenario.policy
+        if pods is None:
+            pods = scenario.pods
+        layout = scenario.layout
     settings = DaemonSettings(
         interval_s=args.interval,
         image_gc_period_s=args.image_gc_period,
@@ -108,11 +117,16 @@ def run(args: argparse.Namespace) -> int:
     live_state, server = _start_api(args, policy)
     try:
         daemon = Daemon(source=source, policy=policy, settings=settings, pods=pods, live_state=live_state,
-                        lint=_lint_function())
+                        lint=_lint_function(), layout=layout)
         return daemon.run()
     finally:
         if server is not None:
             server.stop()
+
+
+def _policy_options_given(args: argparse.Namespace) -> bool:
+    names = ("kubelet_config", "config_dir", "configz", "flags", "flags_file", "preset", "kubelet_version")
+    return any(getattr(args, name, None) for name in names)
 
 
 def _lint_function() -> Any:

@@ -73,7 +73,8 @@ class SampleSource(Protocol):
 class ReplaySource:
     """A :class:`SampleSource` over a :class:`RecordedSource`.
 
-    A recorded file without timestamps stands for ``now``. A bad file raises
+    A recorded file without timestamps stands for ``now``. A scenario with images gives the
+    GC models those images and containers. A bad file raises
     RecordedSampleError, which the daemon logs before asking for the next one.
     """
 
@@ -83,7 +84,11 @@ class ReplaySource:
 
     def next_sample(self, now: dt.datetime) -> Sample:
         recorded = self.recorded.next_sample()
-        return Sample(summary=recorded.summary, time=recorded.time or now, origin=recorded.origin)
+        gc_inputs = None
+        if recorded.images is not None:
+            # a scenario with images: the GC models and reclaim see them; there are no sandboxes
+            gc_inputs = GcInputs(images=recorded.images, containers=recorded.containers or ())
+        return Sample(summary=recorded.summary, time=recorded.time or now, origin=recorded.origin, gc_inputs=gc_inputs)
 
     def close(self) -> None:
         return None
@@ -130,6 +135,7 @@ class Daemon:
         live_state: Any = None,
         reclaimer: Any = None,
         lint: Callable[[Any, Any], Sequence[Any]] | None = None,
+        layout: Any = None,
         logger: Any = None,
     ) -> None:
         self.source = source
@@ -153,6 +159,7 @@ class Daemon:
             image_gc_period_s=self.settings.image_gc_period_s,
             container_gc_period_s=self.settings.container_gc_period_s,
             reclaimer=reclaimer,
+            layout=layout,
         )
         self._image_gc: dict[str, Any] | None = None
         self._container_gc: dict[str, Any] | None = None

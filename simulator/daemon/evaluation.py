@@ -96,8 +96,10 @@ class NodeEvaluator:
         image_gc_period_s: float,
         container_gc_period_s: float,
         reclaimer: Any = None,
+        layout: FsLayout | None = None,
     ) -> None:
         self.policy = policy
+        self.fixed_layout = layout
         self.pods = list(pods) if pods is not None else None
         self.image_gc_period_s = image_gc_period_s
         self.container_gc_period_s = container_gc_period_s
@@ -155,7 +157,7 @@ class NodeEvaluator:
 
     def _start(self, summary: Summary, now: dt.datetime, *, with_gc_reclaimer: bool) -> None:
         """Set up the engine on the first sample, which fixes the layout as the kubelet's first pass does."""
-        layout, inferred = infer_layout(summary)
+        layout, inferred = (self.fixed_layout, False) if self.fixed_layout is not None else infer_layout(summary)
         image_gc = ImageGCSimulator(
             self.policy.image_gc,
             self.policy.kubelet_version,
