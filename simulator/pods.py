@@ -5,10 +5,10 @@ Pod; YAML is accepted too) or from the Kubernetes API through the official ``kub
 client, which only lists the pods bound to one node. Both go through :meth:`PodSpec.from_k8s`.
 
 The request rule is the one the kubelet's eviction ranking uses (``GetResourceRequestQuantity``
-in kubernetes pkg/api/v1/resource, 1.29-1.35): the larger of the sum over app containers and
-sidecars (init containers with ``restartPolicy: Always``) and the largest regular init
-container plus the sidecars started before it; pod overhead is added only when that total is
-non-zero; pod-level requests replace it when PodLevelResources is on and the pod sets them.
+in kubernetes pkg/api/v1/resource, 1.29-1.35). It is the larger of two sums: app containers
+plus sidecars (init containers with ``restartPolicy: Always``), and the largest regular init
+container plus the sidecars started before it. Pod overhead is added only when that total is
+non-zero. Pod-level requests replace it when PodLevelResources is on and the pod sets them.
 """
 
 from __future__ import annotations

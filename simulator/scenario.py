@@ -3,8 +3,8 @@
 A scenario file (YAML or JSON, documented in docs/scenarios.md) has ``kubeletVersion``,
 ``policy`` (a KubeletConfiguration path or inline document), ``pods`` (a PodList path or
 inline document), optional ``images``, ``containers`` and ``layout``, and ``steps``. Each step
-has ``after`` (a Go duration since the previous step; the first step is at time zero) and
-either ``summary`` (a Summary path or inline document) or ``patch`` (a JSON merge patch,
+has ``after``, a Go duration since the previous step (the first step is at time zero). It also
+has either ``summary`` (a Summary path or inline document) or ``patch`` (a JSON merge patch,
 RFC 7386, applied to the previous step's Summary document).
 
 Unless a step sets ``keepTimes: true``, every ``time`` the step's Summary carries in its node
@@ -57,8 +57,8 @@ def infer_layout(summary: Summary) -> tuple[FsLayout, str]:
     """Guess the filesystem layout from the Summary's numbers, with the reason.
 
     The kubelet compares devices, which a Summary does not carry, so this compares capacity
-    and inode totals: imageFs equal to fs means one filesystem; containerFs different from
-    imageFs means a split layout; otherwise images and writable layers share a dedicated
+    and inode totals. imageFs equal to fs means one filesystem. containerFs different from
+    imageFs means a split layout. Otherwise images and writable layers share a dedicated
     filesystem.
     """
     node = summary.node

@@ -138,7 +138,7 @@ class Eviction:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Decision:
-    """What the kubelet's eviction manager would do in one synchronize pass."""
+    """The eviction manager's decision in one synchronize pass."""
 
     time: dt.datetime
     kubelet_version: str

@@ -86,7 +86,7 @@ SPLIT_WITHOUT_GATE_ERROR = "KubeletSeparateDiskGC is turned off but we still hav
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ManagerState:
-    """What the eviction manager remembers between passes.
+    """State the eviction manager keeps between passes.
 
     ``layout`` and ``thresholds`` are fixed on the first successful pass, as the kubelet
     detects the filesystem layout once and then synthesizes the containerfs thresholds.
@@ -152,8 +152,8 @@ def format_amount(amount: int, signal_or_count: bool) -> str:
 def threshold_quantity_text(threshold: Threshold, capacity: int) -> str:
     """Print a threshold's quantity as GetThresholdQuantity returns it.
 
-    A quantity threshold keeps its parsed form (``2Gi``, ``1200``); a percentage becomes a
-    binary-SI byte count even for inode signals, as the kubelet builds it with BinarySI.
+    A quantity threshold keeps its parsed form (``2Gi``, ``1200``). A percentage becomes a
+    binary-SI count even for inode signals, because the kubelet builds it with BinarySI.
     """
     if threshold.value.quantity is not None:
         return str(threshold.value.quantity)
@@ -168,7 +168,7 @@ def build_candidates(summary: Summary, pods: Sequence[PodSpec] | None) -> tuple[
     """Join pod specs to pod stats by UID (falling back to namespace/name).
 
     Returns the active pods as candidates and notes. Without specs, every pod in the Summary
-    becomes a candidate with what the Summary tells (no priority, no requests). Pods whose
+    becomes a candidate with what the Summary reports (no priority, no requests). Pods whose
     phase is Succeeded or Failed are not active and are left out, as the kubelet does.
     """
     notes: list[str] = []
@@ -242,9 +242,9 @@ def pressure_message(
 
     The threshold part uses the first threshold in ``thresholds`` (the sorted actionable list)
     whose signal starves ``resource``. Container lines list each regular or init container
-    whose usage exceeds its own request (memory: working set; ephemeral-storage: rootfs plus
-    logs, only when both are reported). Without pod stats the message stops after the
-    threshold part and the annotations are empty.
+    whose usage exceeds its own request. Usage is the working set for memory, and rootfs plus
+    logs for ephemeral-storage (only when both are reported). Without pod stats the message
+    stops after the threshold part and the annotations are empty.
     """
     annotations: dict[str, str] = {}
     message = f"The node was low on resource: {resource.value}. "

@@ -62,7 +62,7 @@ FS_STATS_TO_MEASURE: dict[FsLayout, dict[Signal, tuple[str, ...]]] = {
 
 @dataclasses.dataclass(slots=True)
 class Candidate:
-    """One active pod as ranking sees it: its spec and its stats, joined by UID.
+    """One active pod with its spec and its stats, joined by UID.
 
     ``stats`` is None when the Summary has no entry for the pod. ``spec_known`` is False when
     the spec was made up from the Summary because no pod spec was given.

@@ -1,7 +1,7 @@
 """The seam between the eviction manager and the image and container garbage collectors.
 
-Before it evicts a pod for a filesystem signal, the kubelet's eviction manager asks the
-container runtime to delete unused containers and unused images (node-level reclaim). The
+Before it evicts a pod for a filesystem signal, the kubelet's eviction manager has the
+container runtime delete unused containers and unused images (node-level reclaim). The
 engine reaches those collectors only through the :class:`Reclaimer` protocol defined here, so
 the GC models can be built and tested on their own.
 

@@ -4,7 +4,7 @@ Each function mirrors one helper of the kubelet's eviction manager (kubernetes
 pkg/kubelet/eviction/helpers.go, 1.27-1.35) and keeps its contract:
 
 * a threshold is met when the observed available amount is strictly below the threshold
-  quantity (plus min-reclaim when enforced); a signal without an observation is never met;
+  quantity (plus min-reclaim when enforced), and a signal without an observation is never met;
 * first-observed times survive only while a threshold stays in the met set;
 * a node condition is reported while fewer than ``pressure_transition_period_s`` seconds have
   passed since it was last observed.

@@ -157,7 +157,8 @@ def test_bl15_soft_eviction_grace() -> None:
     # t0+30s: evicted with min(3600, 120) = 120 s
     third = manager.synchronize(summary, pods, T0 + dt.timedelta(seconds=30))
 
-    assert first.evictions == () and second.evictions == ()
+    assert first.evictions == ()
+    assert second.evictions == ()
     assert first.conditions[NodeCondition.DISK_PRESSURE]
     assert [(e.pod, e.grace_period_s) for e in third.evictions] == [("ns/app", 120)]
     # a 0s transition period in a config file is defaulted to 5m, so the condition lingers
