@@ -83,11 +83,12 @@ def _hard_percentage(policy: Policy, signal: Signal) -> float | None:
 
 def _check_partial_eviction_hard(policy: Policy) -> list[Finding]:
     origin = policy.provenance.get("evictionHard", "")
-    if origin.startswith("kubelet ") or origin.startswith("/configz"):
+    if origin.startswith("kubelet "):
         return []
+    # Keys set to "0%" or "100%" count as present: the user disabled them on purpose.
     defaults = default_eviction_hard(policy.kubelet_version)
     missing = [key for key in defaults if key not in policy.eviction_hard]
-    if not missing or policy.merge_default_eviction_settings:
+    if not missing:
         return []
     merge_hint = (
         "set mergeDefaultEvictionSettings: true"

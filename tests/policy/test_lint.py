@@ -55,6 +55,9 @@ def test_partial_eviction_hard(tmp_path: Path) -> None:
     merged = from_yaml(tmp_path, "mergeDefaultEvictionSettings: true\nevictionHard:\n  memory.available: 500Mi\n")
     assert findings(merged, "EVS001") == []
     assert findings(default_policy(), "EVS001") == []
+    disabled = from_flags("--eviction-hard=memory.available<1Gi,nodefs.available<0%,nodefs.inodesFree<0%,"
+                          "imagefs.available<0%,imagefs.inodesFree<0%")
+    assert findings(disabled, "EVS001") == []
 
 
 def test_no_memory_threshold() -> None:

@@ -325,6 +325,15 @@ def test_dropins_lexical_order_and_subdirectories(tmp_path: Path) -> None:
     assert policy.pressure_transition_period_s == 300  # defaulting runs again after merging
 
 
+def test_dropin_merge_flag_does_not_merge(tmp_path: Path) -> None:
+    """Only loadConfigFile merges defaults; a drop-in setting the flag leaves a partial map partial."""
+    base = write(tmp_path / "kubelet.yaml", "evictionHard:\n  memory.available: 500Mi\n")
+    write(tmp_path / "conf.d" / "10.conf", "mergeDefaultEvictionSettings: true\n")
+    policy = build_policy(PolicyInputs(config_file=str(base), config_dir=str(tmp_path / "conf.d")))
+    assert hard_map(policy) == {"memory.available": "500Mi"}
+    assert policy.merge_default_eviction_settings is True
+
+
 def test_dropin_without_type_meta_fails(tmp_path: Path) -> None:
     write(tmp_path / "conf.d" / "10.conf", "evictionMaxPodGracePeriod: 10\n", header=False)
     with pytest.raises(InputError, match="drop-in has no apiVersion/kind"):
