@@ -847,3 +847,71 @@ def test_no_thresholds_and_no_isolation_does_nothing() -> None:
     assert decision.evictions == ()
     assert state.layout is None
     assert decision.notes[-1] == "no eviction thresholds configured and localStorageCapacityIsolation is off"
+
+
+def test_soft_threshold_with_zero_grace_is_hard() -> None:
+    """isHardEvictionThreshold: a soft threshold with grace 0s acts at once and gets the 1 s override."""
+    policy = make_policy(soft={"memory.available": "1Gi"}, grace={"memory.available": "0s"}, max_pod_grace_period_s=30)
+    pod = make_pod("pod", 0, termination_grace_period_s=60)
+
+    decision, _ = synchronize(memory_summary("500Mi", [memory_pod_stats(pod, "100Mi")]), [pod], policy, ManagerState(), T0)
+
+    assert evicted(decision) == [("pod", 1)]
+    assert decision.evictions[0].grace_period_override_s == 1
+
+
+def test_pod_level_request_in_message() -> None:
+    """evictionMessage with PodLevelResources (beta, on in 1.34+): a Pod line before container lines."""
+    document = {
+        "metadata": {"name": "web", "namespace": "default", "uid": "uid-web"},
+        "spec": {"resources": {"requests": {"memory": "200Mi"}}, "containers": [{"name": "app"}]},
+    }
+    pod = parse_pod_list(document)[0]
+    stats = pod_stats(
+        pod,
+        memory=MemoryStats(working_set_bytes=q("300Mi")),
+        containers=[ContainerStats(name="app", memory=MemoryStats(working_set_bytes=q("300Mi")))],
+    )
+    summary = memory_summary("500Mi", [stats])
+
+    on, _ = synchronize(summary, [pod], make_policy(hard={"memory.available": "1Gi"}, version="1.34"), ManagerState(), T0)
+    off, _ = synchronize(summary, [pod], make_policy(hard={"memory.available": "1Gi"}, version="1.33"), ManagerState(), T0)
+
+    assert on.evictions[0].message == (
+        "The node was low on resource: memory. Threshold quantity: 1Gi, available: 500Mi. "
+        "Pod web was using 300Mi, request is 200Mi, has larger consumption of memory. "
+        "Container app was using 300Mi, request is 0, has larger consumption of memory. "
+    )
+    assert on.evictions[0].annotations["offending_pod"] == "web"
+    assert on.evictions[0].annotations["offending_pod_usage"] == "300Mi"
+    assert "Pod web" not in off.evictions[0].message
+    assert on.ranking[0].request == q("200Mi")
+    assert off.ranking[0].request == 0
+
+
+def test_old_kubelet_has_no_containerfs() -> None:
+    """Kubelets before 1.29 have no containerfs signals and no split-filesystem detection."""
+    policy = make_policy(hard={"nodefs.available": "1Gi"}, version="1.28")
+    specs, stats = disk_pod_set()
+
+    decision, state = synchronize(
+        disk_summary(stats, nodefs="16Gi", imagefs="16Gi", containerfs="8Gi"), specs, policy, ManagerState(), T0, layout=FsLayout.SPLIT
+    )
+
+    assert state.layout == FsLayout.DEDICATED_IMAGEFS
+    assert [t.signal.value for t in decision.thresholds] == ["nodefs.available"]
+    assert decision.error is None
+
+
+def test_pods_without_stats_rank_first_and_are_noted() -> None:
+    """A pod missing from the Summary ranks first (the kubelet's comparators) and gets no container lines."""
+    policy = make_policy(hard={"memory.available": "1Gi"})
+    present = make_pod("present", -5)
+    missing = make_pod("missing", 10)
+
+    decision, _ = synchronize(memory_summary("500Mi", [memory_pod_stats(present, "900Mi")]), [present, missing], policy, ManagerState(), T0)
+
+    assert evicted(decision) == [("missing", 1)]
+    assert decision.evictions[0].message == "The node was low on resource: memory. Threshold quantity: 1Gi, available: 500Mi. "
+    assert decision.evictions[0].annotations == {}
+    assert any("have no stats in the Summary" in note for note in decision.notes)
