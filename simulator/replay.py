@@ -128,7 +128,7 @@ def load_recorded_sample(path: Path) -> RecordedSample:
 
 
 def is_scenario_file(path: Path) -> bool:
-    """Whether ``path`` is a scenario: a YAML file, or a JSON file whose top level has ``steps``."""
+    """Report whether ``path`` is a scenario: a YAML file, or a JSON file whose top level has ``steps``."""
     if not path.is_file():
         return False
     if path.suffix in (".yaml", ".yml"):

@@ -59,7 +59,7 @@ class Sample:
 
 
 class SampleSource(Protocol):
-    """Where the daemon's snapshots come from: the live probes or a recording."""
+    """The source of the daemon's snapshots: the live probes or a recording."""
 
     description: str
 
@@ -86,7 +86,7 @@ class ReplaySource:
         recorded = self.recorded.next_sample()
         gc_inputs = None
         if recorded.images is not None:
-            # a scenario with images: the GC models and reclaim see them; there are no sandboxes
+            # A scenario with images feeds them to the GC models and reclaim. It has no sandboxes.
             gc_inputs = GcInputs(images=recorded.images, containers=recorded.containers or ())
         return Sample(summary=recorded.summary, time=recorded.time or now, origin=recorded.origin, gc_inputs=gc_inputs)
 
@@ -114,7 +114,7 @@ class DaemonSettings:
 
 @dataclasses.dataclass(slots=True)
 class TickOutcome:
-    """What one tick did: the sample (if any), the decision and the events logged."""
+    """The result of one tick: the sample (if any), the decision and the events logged."""
 
     sample: Sample | None = None
     decision: dict[str, Any] | None = None
@@ -182,8 +182,8 @@ class Daemon:
             except Exception as error:  # noqa: BLE001 - the loop must survive any single tick
                 self._log_tick_failure(error)
             if not self._linted:
-                # after the first tick, so findings that depend on the filesystem layout can use
-                # the layout the first sample showed (None when there was no sample)
+                # Lint runs after the first tick, so findings that depend on the filesystem layout
+                # use the layout of the first sample (None when there was no sample).
                 self._linted = True
                 try:
                     self._log_lint_findings(layout=self.evaluator.layout)

@@ -1,9 +1,9 @@
 """The engine side of one daemon tick: the eviction manager's pass and the GC models on their periods.
 
 :class:`NodeEvaluator` keeps the engine's state across ticks (the eviction manager's state and
-the image detector's records), decides the filesystem layout on the first sample as the kubelet
-does, and runs image GC and container GC only when their periods are due, measured on the
-sample's clock so a replay runs on the recording's own time.
+the image detector's records) and decides the filesystem layout on the first sample, as the
+kubelet does. It runs image GC and container GC only when their periods are due. Periods are
+measured on the sample's clock, so a replay runs on the recording's own time.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from simulator.snapshot import FsStats, Summary
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class GcInputs:
-    """What the garbage collectors need from the runtime: images, containers, sandboxes.
+    """The runtime's lists that the garbage collectors read: images, containers, sandboxes.
 
     ``usage`` maps container ids to the bytes their removal would free (writable layer and
     logs). A recorded Summary has none of this, so replayed samples carry ``None``.
@@ -115,8 +115,8 @@ class NodeEvaluator:
         """Run the eviction manager's pass at ``now``, and each GC model when its period is due.
 
         With ``gc_inputs`` (a live sample) node-level reclaim uses the GC models over the
-        runtime's images and containers; without them it frees nothing, unless a reclaimer was
-        given, and the decision's notes say so.
+        runtime's images and containers. Without them it frees nothing, unless a reclaimer was
+        given, and the decision's notes record that.
         """
         if self.manager is None or self.image_gc is None:
             self._start(summary, now, with_gc_reclaimer=gc_inputs is not None)
@@ -182,5 +182,5 @@ class NodeEvaluator:
 
 
 def _is_due(last: dt.datetime | None, now: dt.datetime, period_s: float) -> bool:
-    """Whether a periodic task is due: at the first call, then once ``period_s`` has passed."""
+    """Report whether a periodic task is due: at the first call, then once ``period_s`` has passed."""
     return last is None or (now - last).total_seconds() >= period_s

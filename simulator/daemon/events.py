@@ -25,7 +25,7 @@ from simulator.signals import (
 )
 from simulator.snapshot import Provenance, Summary
 
-# Where a signal's numbers sit in the Summary, as provenance keys start.
+# The Summary path of each signal's stats, which is the prefix of their provenance keys.
 _SIGNAL_STATS_PATH: dict[Signal, str] = {
     **{signal: "node.fs" for signal in NODEFS_SIGNALS},
     **{signal: "node.runtime.imageFs" for signal in IMAGEFS_SIGNALS},
@@ -47,7 +47,7 @@ class LogEvent:
 
 @dataclasses.dataclass(slots=True)
 class TickView:
-    """What the daemon concluded in one tick, keyed so two ticks can be compared.
+    """The daemon's conclusions from one tick, keyed so two ticks can be compared.
 
     ``thresholds_met`` maps (signal, hard, value as written) to the event keys of each met
     threshold. ``image_gc`` and ``container_gc`` are the latest GC outcome, carried over
@@ -167,12 +167,9 @@ def _rank_and_runner_up(ranking: Sequence[Mapping[str, Any]], pod: str) -> tuple
 def _eviction_blocked(decision: Mapping[str, Any]) -> dict[str, Any] | None:
     """Return the blocked-eviction keys when the decision ranked pods but could evict none.
 
-    The engine reports this case itself as ``evictionBlocked`` when it has it; otherwise an
-    actionable threshold with a ranking and no eviction after insufficient reclaim counts.
+    That is the case when a threshold is actionable, reclaim was not sufficient, pods were
+    ranked and none is evicted (every candidate is critical, static or a mirror pod).
     """
-    blocked = decision.get("evictionBlocked")
-    if blocked:
-        return dict(blocked) if isinstance(blocked, Mapping) else {"reason": str(blocked)}
     actionable = [t for t in decision.get("thresholds") or [] if t.get("actionable")]
     reclaim = decision.get("reclaim") or {}
     if not actionable or decision.get("evictions") or not decision.get("ranking"):
@@ -246,7 +243,7 @@ def _condition_events(before: TickView, current: TickView) -> list[LogEvent]:
 
 
 def image_gc_would_run(result: Mapping[str, Any]) -> bool:
-    """Whether a GC result (the engine's ImageGCResult JSON) would delete or try to delete images."""
+    """Report whether a GC result (the engine's ImageGCResult JSON) would delete or try to delete images."""
     target = result.get("targetBytes")
     return bool(target) and target != "unlimited" or bool(_image_gc_plan(result))
 
@@ -261,7 +258,7 @@ def _image_gc_events(before: TickView, current: TickView) -> list[LogEvent]:
         not image_gc_would_run(previous) or _image_gc_plan(previous) != _image_gc_plan(result)
     ):
         events.append(LogEvent("info", "image_gc_would_run", _image_gc_fields(result)))
-    # Without an image list (a recorded Summary) every run would "fail"; that says nothing.
+    # A recorded Summary has no image list, so its runs always free 0 bytes. That failure is not logged.
     error = result.get("error") if result.get("imagesKnown", True) else None
     previous_error = previous.get("error") if previous.get("imagesKnown", True) else None
     if error and error != previous_error:

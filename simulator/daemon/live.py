@@ -112,7 +112,7 @@ class LiveSource:
     def _connect(self) -> tuple[Sampler, CriClient, CriPodStatsSource]:
         if self._cri is None or self._sampler is None or self._pod_stats is None:
             cri = CriClient(self.endpoint, timeout_s=self.timeout_s)
-            # ListContainerStats at most once per interval, as the kubelet polls it
+            # CriPodStatsSource calls ListContainerStats at most once per interval, the kubelet's polling rate.
             pod_stats = CriPodStatsSource(cri, root_dir=self.root_dir, log_root=str(self.log_root),
                                           min_interval_s=self.interval_s)
             self._sampler = Sampler(

@@ -98,7 +98,7 @@ def test_sufficient_reclaim_is_not_blocked() -> None:
 
 
 def test_image_gc_fail_and_plan_changes() -> None:
-    """A new error or a new set of images to delete is logged; the same result again is not."""
+    """A new error or a new set of images to delete is logged, but the same result again is not."""
     result = {
         "targetBytes": 300,
         "usagePercent": 90,
@@ -120,7 +120,7 @@ def test_image_gc_fail_and_plan_changes() -> None:
 
 
 def test_image_gc_failure_without_image_list_not_logged() -> None:
-    """A recorded Summary has no images, so a 'freed 0 bytes' failure would say nothing true."""
+    """A recorded Summary has no images, so its 'freed 0 bytes' failure is not a finding."""
     result = {"targetBytes": 300, "candidates": [], "error": "freed 0 bytes", "imagesKnown": False}
     assert names(diff_events(None, build_view(decision(), SUMMARY, image_gc=result))) == ["image_gc_would_run"]
 

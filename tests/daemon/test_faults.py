@@ -57,7 +57,7 @@ def test_not_a_cri_server_counts_as_unreachable() -> None:
 
 
 def test_probe_failure_logged_on_change() -> None:
-    """A repeated probe error is one warning; a different error is another; success logs recovery."""
+    """A repeated probe error is one warning and a different error another. Success logs recovery."""
     clock = FakeClock()
     missing = FsInfoError("device 7:3 not found in the mount table", kind="device_not_found")
     other = FsInfoError("statfs /var/lib/kubelet: permission denied", kind="os_error")
@@ -75,7 +75,8 @@ def test_tick_survives_unexpected_error() -> None:
     """A bug in one tick is logged as tick_failed and the next tick still runs."""
 
     class BrokenPolicy:
-        thresholds = None  # iterating None raises TypeError inside the evaluation
+        # The engine raises on a policy without kubelet_version, image_gc or thresholds.
+        thresholds = None
         image_gc = None
 
     clock = FakeClock()

@@ -29,7 +29,7 @@ def image_fs_info(mountpoint: Path) -> api_pb2.ImageFsInfoResponse:
 
 
 def test_missing_socket_then_runtime_appears(tmp_path: Path) -> None:
-    """One warning while the socket is missing; recovery and a full sample once a runtime answers."""
+    """One warning while the socket is missing, then recovery and a full sample once a runtime responds."""
     socket_link = tmp_path / "cri.sock"
     source = LiveSource(
         endpoint=f"unix://{socket_link}",

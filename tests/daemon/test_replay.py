@@ -123,7 +123,7 @@ def test_example_recorded_node_story() -> None:
     assert pressure[2]["status"] == "True"
 
     # With a dedicated imagefs the kubelet ranks imagefs pressure by the pods' writable layers
-    # (rootfs); the batch pod's 1 GiB layer ranks it before the web pod's 20 MB.
+    # (rootfs). The batch pod's 1 GiB layer ranks it before the web pod's 20 MB.
     eviction = pressure[4]
     assert eviction["pod"] == "reports/batch-report-28513-abcde"
     assert eviction["rank"] == 1
