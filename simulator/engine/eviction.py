@@ -39,6 +39,7 @@ from simulator.engine.thresholds import (
     thresholds_met_grace_period,
     thresholds_updated_stats,
 )
+from simulator.errors import EvictsimError
 from simulator.policy.model import Policy, Threshold, ThresholdValue
 from simulator.policy.versions import at_least, default_feature_gates, normalize_version
 from simulator.pods import PodSpec, is_critical, pod_limit, pod_priority
@@ -688,10 +689,15 @@ def _reclaim_node_level(
         return False
     steps: list[ReclaimStep] = []
     for name in names:
-        if name == "containerGC":
-            steps.append(reclaimer.delete_unused_containers(now))
-        else:
-            steps.append(reclaimer.delete_unused_images(now))
+        # The kubelet logs a failed reclaim function and goes on with the next one.
+        try:
+            if name == "containerGC":
+                steps.append(reclaimer.delete_unused_containers(now))
+            else:
+                steps.append(reclaimer.delete_unused_images(now))
+        except (EvictsimError, ValueError, OSError) as error:
+            steps.append(ReclaimStep(name, 0, {"error": str(error)}))  # type: ignore[arg-type]
+            work.notes.append(f"{name} failed during node-level reclaim and freed nothing: {error}")
     after = make_observations(summary_after_reclaim(summary, steps, layout))
     still_met = thresholds_met(configured, after, enforce_min_reclaim=True)
     still_signals = tuple(dict.fromkeys(t.signal for t in still_met))

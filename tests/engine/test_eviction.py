@@ -915,3 +915,24 @@ def test_pods_without_stats_rank_first_and_are_noted() -> None:
     assert decision.evictions[0].message == "The node was low on resource: memory. Threshold quantity: 1Gi, available: 500Mi. "
     assert decision.evictions[0].annotations == {}
     assert any("have no stats in the Summary" in note for note in decision.notes)
+
+
+def test_failed_reclaim_step_is_ignored() -> None:
+    """reclaimNodeLevelResources logs a failing reclaim function and still runs the next one."""
+    from simulator.errors import InputError
+
+    class FailingImageGC(FakeReclaimer):
+        def delete_unused_images(self, now: dt.datetime) -> ReclaimStep:
+            self.calls.append("imageGC")
+            raise InputError("invalid capacity 0 on image filesystem")
+
+    policy = make_policy(hard={"nodefs.available": "1Gi"})
+    specs, stats = disk_pod_set()
+    reclaimer = FailingImageGC()
+
+    decision, _ = synchronize(disk_summary(stats, nodefs="500Mi", imagefs="500Mi"), specs, policy, ManagerState(), T0, reclaimer)
+
+    assert reclaimer.calls == ["containerGC", "imageGC"]
+    assert decision.reclaim is not None
+    assert decision.reclaim.steps[1].details == {"error": "invalid capacity 0 on image filesystem"}
+    assert evicted(decision) == [("low-priority-high-usage", 1)]
