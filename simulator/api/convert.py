@@ -6,6 +6,7 @@ Request conversion raises InputError naming the request field path and the bad v
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from simulator.api.headroom import SignalHeadroom
 from simulator.api.trend import Trend
 from simulator.api.whatif import FilesystemDelta, FutureSyncs, ImagePull, PodChange, PolicyChange, WhatIfSpec
 from simulator.errors import InputError
+from simulator.policy.model import ThresholdValue
 from simulator.signals import Signal
 from simulator.snapshot import format_time
 
@@ -120,6 +122,17 @@ def signals_from(names: Iterable[str], *, field: str) -> list[Signal]:
     return result
 
 
+@functools.lru_cache(maxsize=1024)
+def value_text(value: ThresholdValue) -> str:
+    """Return a threshold value as written (``10%``, ``100Mi``); cached, because formatting a float32 percentage is slow."""
+    return str(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _time_text(time: dt.datetime) -> str:
+    return format_time(time)
+
+
 def decision_message(view: DecisionView, *, with_detail: bool = True) -> pb.Decision:
     message = pb.Decision(
         node_conditions=list(view.node_conditions),
@@ -135,12 +148,12 @@ def decision_message(view: DecisionView, *, with_detail: bool = True) -> pb.Deci
             signal=signal.value,
             available=observation.available,
             capacity=observation.capacity,
-            time=format_time(observation.time) if observation.time else "",
+            time=_time_text(observation.time) if observation.time else "",
         )
     for result in view.thresholds:
         message.thresholds.add(
             signal=result.threshold.signal.value,
-            value=str(result.threshold.value),
+            value=value_text(result.threshold.value),
             threshold=result.amount,
             observed_available=result.observed_available,
             hard=result.threshold.hard,

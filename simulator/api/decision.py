@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from simulator.api.headroom import image_gc_start_available
 from simulator.api.observe import SignalObservation, observe_signals
 from simulator.api.policy_adapter import containerfs_thresholds
-from simulator.policy.model import Policy, Threshold, threshold_quantity
+from simulator.policy.model import Policy, Threshold, ThresholdValue, threshold_quantity
 from simulator.signals import MEMORY_SIGNALS, SIGNAL_TO_CONDITION, FsLayout, Signal
 from simulator.snapshot import FsStats, Summary, format_time
 
@@ -37,7 +38,8 @@ class DecisionView:
     ``node_conditions`` are the conditions of the thresholds met on this pass; they ignore the
     pressure transition period, which would keep a condition set for a while after it clears.
     ``reclaim_signal`` is the signal an actionable threshold makes the kubelet reclaim for:
-    memory signals first, then the first other one in signal order.
+    memory signals first, then the first other one in signal order. ``engine`` is the engine's
+    ``Decision`` (or its JSON) when the engine's pass ran, converted only by ``to_json``.
     """
 
     sampled_at: dt.datetime | None
@@ -52,7 +54,7 @@ class DecisionView:
     image_gc_bytes_to_free: int
     victims: tuple[Mapping[str, str], ...] = ()
     notes: tuple[str, ...] = ()
-    engine: Mapping[str, Any] | None = None
+    engine: Any = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,7 +67,7 @@ class DecisionView:
             "thresholds": [
                 {
                     "signal": r.threshold.signal.value,
-                    "value": str(r.threshold.value),
+                    "value": _value_text(r.threshold.value),
                     "threshold": r.amount,
                     "observedAvailable": r.observed_available,
                     "hard": r.threshold.hard,
@@ -80,8 +82,21 @@ class DecisionView:
             "imageGC": {"wouldRun": self.image_gc_would_run, "bytesToFree": self.image_gc_bytes_to_free},
             "victims": [dict(v) for v in self.victims],
             "notes": list(self.notes),
-            "engine": dict(self.engine) if self.engine is not None else None,
+            "engine": _engine_json(self.engine),
         }
+
+
+def _engine_json(engine: Any) -> dict[str, Any] | None:
+    if engine is None:
+        return None
+    if isinstance(engine, Mapping):
+        return dict(engine)
+    return engine.to_json()
+
+
+@functools.lru_cache(maxsize=1024)
+def _value_text(value: ThresholdValue) -> str:
+    return str(value)
 
 
 def _same_fs(a: FsStats | None, b: FsStats | None) -> bool:
@@ -141,7 +156,7 @@ def decide(
     observations: Mapping[Signal, SignalObservation] | None = None,
     victims: tuple[Mapping[str, str], ...] = (),
     notes: tuple[str, ...] = (),
-    engine: Mapping[str, Any] | None = None,
+    engine: Any = None,
 ) -> DecisionView:
     """Evaluate one pass; a soft threshold is actionable when ``elapsed_s`` covers its grace period."""
     if observations is None:

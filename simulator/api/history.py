@@ -7,8 +7,8 @@ what trends, the HTML report and scenario export need; whole Summaries are not k
 from __future__ import annotations
 
 import collections
-import datetime as dt
 import dataclasses
+import datetime as dt
 import json
 import sqlite3
 import threading
@@ -212,7 +212,7 @@ def summary_document(point: HistoryPoint, node_name: str = "") -> dict[str, Any]
     """Rebuild a node-only Summary document from one history point (pods are not kept)."""
     from simulator.snapshot import format_time
 
-    time = format_time(dt.datetime.fromtimestamp(point.time, dt.timezone.utc))
+    time = format_time(dt.datetime.fromtimestamp(point.time, dt.UTC))
     node: dict[str, Any] = {"nodeName": node_name}
     memory = _memory_section(point, "memory.available", time)
     if memory is not None:

@@ -9,6 +9,7 @@ patched policy gets the same defaults and validation as a configuration file.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -103,6 +104,7 @@ def load_policy(document: Mapping[str, Any], version: str, *, field: str = "poli
         raise InputError(f"{field}: {error}", field=error.field or field, value=error.value) from error
 
 
+@functools.lru_cache(maxsize=256)
 def containerfs_thresholds(thresholds: tuple[Threshold, ...], layout: FsLayout) -> tuple[Threshold, ...]:
     """Add the containerfs thresholds the eviction manager synthesizes once the layout is known.
 

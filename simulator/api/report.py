@@ -56,7 +56,7 @@ def _format_amount(value: float, unit: str) -> str:
 
 
 def _utc(seconds: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
 def _lines(signal: Signal, capacity: int, thresholds: Sequence[Threshold], policy: Policy) -> list[ChartLine]:
@@ -103,8 +103,10 @@ def _chart(
         return MARGIN_TOP + plot_h - (value / max(capacity, 1)) * plot_h
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-signal="{signal.value}" '
-        f'width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img">',
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-signal="{signal.value}" '
+            f'width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img">'
+        ),
         f"<title>{html.escape(signal.value)} available over time</title>",
         f'<rect x="{MARGIN_LEFT}" y="{MARGIN_TOP}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#999"/>',
     ]
@@ -171,7 +173,7 @@ def render_report(
     reclaimable_bytes: dict[Signal, int] | None = None,
 ) -> str:
     """Render the history as one self-contained HTML page with an SVG chart per observed signal."""
-    generated_at = generated_at or dt.datetime.now(dt.timezone.utc)
+    generated_at = generated_at or dt.datetime.now(dt.UTC)
     thresholds = containerfs_thresholds(policy.thresholds, layout)
     sections = []
     for signal in Signal:

@@ -115,6 +115,7 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
         self._on_request = on_request
         self._clock = clock
         self._decision_cache: tuple[int, DecisionView] | None = None
+        self._message_cache: tuple[int, pb.Decision] | None = None
         self._cache_lock = threading.Lock()
         self._stopping = threading.Event()
 
@@ -173,13 +174,19 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
 
     @_rpc
     def GetDecision(self, request: pb.GetDecisionRequest, context: grpc.ServicerContext) -> pb.Decision:
-        return convert.decision_message(self.live_decision(self._sample()))
+        sample = self._sample()
+        cached = self._message_cache
+        if cached is not None and cached[0] == sample.sequence:
+            return cached[1]
+        message = convert.decision_message(self.live_decision(sample))
+        self._message_cache = (sample.sequence, message)
+        return message
 
     @_rpc
     def Evaluate(self, request: pb.WhatIf, context: grpc.ServicerContext) -> pb.Decision:
         spec = convert.what_if_spec(request)
         result = apply_what_if(self._sample(), spec)
-        return convert.decision_message(result.decision)
+        return convert.decision_message(result.decision, with_detail=request.include_detail)
 
     @_rpc
     def Headroom(self, request: pb.HeadroomRequest, context: grpc.ServicerContext) -> pb.HeadroomResponse:

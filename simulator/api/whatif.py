@@ -306,7 +306,7 @@ def _with_engine_pass(
     if elapsed_s > 0 and not engine_decision.evictions:
         later = now + dt.timedelta(seconds=elapsed_s)
         engine_decision, state = synchronize(summary, list(pods) or None, policy, state, later, reclaimer, layout=layout)
-    return dataclasses.replace(decision, victims=engine_victims(engine_decision), engine=engine_decision.to_json())
+    return dataclasses.replace(decision, victims=engine_victims(engine_decision), engine=engine_decision)
 
 
 def _find_pod(pods: list[PodSpec], key: str, *, field: str) -> int:

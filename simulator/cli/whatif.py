@@ -165,6 +165,7 @@ def decision_table(document: dict[str, Any]) -> str:
 
 def run_whatif(args: argparse.Namespace) -> int:
     request = build_what_if(args)
+    request.include_detail = resolve_format(args.output) != "table"
     with open_stub(args) as stub:
         response = stub.Evaluate(request, timeout=args.timeout)
     emit(_to_json(response), args.output, decision_table)

@@ -77,7 +77,7 @@ def test_sqlite_history_survives_restart(tmp_path: Path) -> None:
     """Points written by one LiveState are loaded by the next one that opens the same file."""
     path = tmp_path / "history.db"
     first = LiveState(store=SqliteHistory(path))
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     for step in range(5):
         first.publish(make_sample(sampled_at=now - dt.timedelta(seconds=50 - 10 * step)))
     assert first.store is not None

@@ -232,9 +232,8 @@ def test_no_sample_unavailable(tmp_path) -> None:  # type: ignore[no-untyped-def
 
     handle = start_server(LiveState(), ServerOptions(socket=f"unix://{tmp_path}/empty.sock"))
     try:
-        with grpc.insecure_channel(f"unix://{handle.socket_path}") as channel:
-            with pytest.raises(grpc.RpcError) as raised:
-                pb_grpc.WhatIfServiceStub(channel).GetDecision(pb.GetDecisionRequest())
+        with grpc.insecure_channel(f"unix://{handle.socket_path}") as channel, pytest.raises(grpc.RpcError) as raised:
+            pb_grpc.WhatIfServiceStub(channel).GetDecision(pb.GetDecisionRequest())
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         handle.stop(0)

@@ -23,8 +23,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
-
 from harness.containerd import ContainerdNode
+
 from simulator._proto.evictsim.v1 import evictsim_pb2 as pb
 from simulator._proto.evictsim.v1 import evictsim_pb2_grpc as pb_grpc
 
@@ -249,7 +249,7 @@ def test_headroom_predicts_threshold_within_a_block(daemon: ApiDaemon, private_n
 
     second = -(-(after_first - threshold + 1) // block) * block
     write_file(filler_dir / "second", second)
-    sequence, decision = newer_decision(stub, stub.GetSnapshot(pb.GetSnapshotRequest()).sequence)
+    _, decision = newer_decision(stub, stub.GetSnapshot(pb.GetSnapshotRequest()).sequence)
     after_second, _, met = imagefs(decision)
     assert met
     assert after_first - second - block <= after_second <= after_first - second

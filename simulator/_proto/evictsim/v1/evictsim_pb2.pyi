@@ -189,7 +189,7 @@ class FutureSyncs(_message.Message):
     def __init__(self, syncs: _Optional[int] = ..., interval_s: _Optional[float] = ..., growth_per_second: _Optional[_Iterable[_Union[FilesystemDelta, _Mapping]]] = ..., memory_bytes_per_second: _Optional[int] = ...) -> None: ...
 
 class WhatIf(_message.Message):
-    __slots__ = ("policy", "filesystem_deltas", "memory_working_set_delta_bytes", "pid_delta", "image_pulls", "pod_changes", "future")
+    __slots__ = ("policy", "filesystem_deltas", "memory_working_set_delta_bytes", "pid_delta", "image_pulls", "pod_changes", "future", "include_detail")
     POLICY_FIELD_NUMBER: _ClassVar[int]
     FILESYSTEM_DELTAS_FIELD_NUMBER: _ClassVar[int]
     MEMORY_WORKING_SET_DELTA_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -197,6 +197,7 @@ class WhatIf(_message.Message):
     IMAGE_PULLS_FIELD_NUMBER: _ClassVar[int]
     POD_CHANGES_FIELD_NUMBER: _ClassVar[int]
     FUTURE_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_DETAIL_FIELD_NUMBER: _ClassVar[int]
     policy: PolicyOverride
     filesystem_deltas: _containers.RepeatedCompositeFieldContainer[FilesystemDelta]
     memory_working_set_delta_bytes: int
@@ -204,7 +205,8 @@ class WhatIf(_message.Message):
     image_pulls: _containers.RepeatedCompositeFieldContainer[ImagePull]
     pod_changes: _containers.RepeatedCompositeFieldContainer[PodChange]
     future: FutureSyncs
-    def __init__(self, policy: _Optional[_Union[PolicyOverride, _Mapping]] = ..., filesystem_deltas: _Optional[_Iterable[_Union[FilesystemDelta, _Mapping]]] = ..., memory_working_set_delta_bytes: _Optional[int] = ..., pid_delta: _Optional[int] = ..., image_pulls: _Optional[_Iterable[_Union[ImagePull, _Mapping]]] = ..., pod_changes: _Optional[_Iterable[_Union[PodChange, _Mapping]]] = ..., future: _Optional[_Union[FutureSyncs, _Mapping]] = ...) -> None: ...
+    include_detail: bool
+    def __init__(self, policy: _Optional[_Union[PolicyOverride, _Mapping]] = ..., filesystem_deltas: _Optional[_Iterable[_Union[FilesystemDelta, _Mapping]]] = ..., memory_working_set_delta_bytes: _Optional[int] = ..., pid_delta: _Optional[int] = ..., image_pulls: _Optional[_Iterable[_Union[ImagePull, _Mapping]]] = ..., pod_changes: _Optional[_Iterable[_Union[PodChange, _Mapping]]] = ..., future: _Optional[_Union[FutureSyncs, _Mapping]] = ..., include_detail: _Optional[bool] = ...) -> None: ...
 
 class HeadroomRequest(_message.Message):
     __slots__ = ("signals", "window_s", "rate_per_second", "policy")

@@ -1,0 +1,247 @@
+"""Benchmark what-if round trips over the API's Unix socket on a 110-pod, 500-image node.
+
+Run: ``python3 benchmarks/bench_api.py [--duration 10] [--concurrency 64] [--quick]``.
+
+The server (``--serve``) runs in its own process with a LiveState holding one sample; this
+process is the load generator, a grpc.aio client keeping ``--concurrency`` Evaluate requests
+in flight for ``--duration`` seconds. It prints requests per second and latency percentiles
+per request kind, where the server's time goes (cProfile of the server process, top
+functions by cumulative time), and the in-process evaluation rate of apply_what_if without
+gRPC. The issue's aim is at least 2,000 requests/s with p99 <= 5 ms on 2 cores.
+
+Request kinds: ``steady`` writes 1 GiB to imagefs, which crosses no threshold; ``pressure``
+writes enough to meet imagefs.available, so the engine's pass ranks all 110 pods.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import datetime as dt
+import io
+import logging
+import os
+import pstats
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from simulator._proto.evictsim.v1 import evictsim_pb2 as pb
+from simulator._proto.evictsim.v1 import evictsim_pb2_grpc as pb_grpc
+from simulator.api.live import LiveState, Sample
+from simulator.api.policy_adapter import load_policy
+from simulator.api.whatif import FilesystemDelta, WhatIfSpec, apply_what_if
+from simulator.pods import PodSpec, parse_pod_list
+from simulator.snapshot import (
+    ContainerStats,
+    FsStats,
+    MemoryStats,
+    NodeStats,
+    PodRef,
+    PodStats,
+    RlimitStats,
+    Summary,
+)
+
+GIB = 2**30
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+IMAGEFS_CAPACITY = 200 * GIB
+IMAGEFS_AVAILABLE = 120 * GIB
+POD_COUNT = 110
+IMAGE_COUNT = 500
+
+
+def make_node() -> tuple[Summary, list[PodSpec], list[dict]]:
+    """Build a dedicated-imagefs node with POD_COUNT pods and IMAGE_COUNT image records."""
+    items, stats = [], []
+    for i in range(POD_COUNT):
+        name, namespace = f"pod-{i:03d}", f"ns-{i % 7}"
+        items.append({
+            "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{i}"},
+            "spec": {
+                "priority": (i * 37) % 5,
+                "containers": [{"name": "app", "resources": {"requests": {"memory": "128Mi", "ephemeral-storage": "1Gi"}}}],
+            },
+        })
+        rootfs = FsStats(time=NOW, used_bytes=(i % 13) * 100_000_000, inodes_used=100 + i)
+        stats.append(PodStats(
+            pod_ref=PodRef(name, namespace, f"uid-{i}"),
+            containers=[ContainerStats("app", memory=MemoryStats(time=NOW, working_set_bytes=(i % 11) * 50_000_000), rootfs=rootfs)],
+            memory=MemoryStats(time=NOW, working_set_bytes=(i % 11) * 50_000_000),
+            ephemeral_storage=FsStats(time=NOW, used_bytes=(i % 13) * 100_000_000),
+        ))
+    pods = parse_pod_list({"kind": "PodList", "items": items})
+    image_fs = FsStats(time=NOW, available_bytes=IMAGEFS_AVAILABLE, capacity_bytes=IMAGEFS_CAPACITY,
+                       used_bytes=IMAGEFS_CAPACITY - IMAGEFS_AVAILABLE, inodes_free=10_000_000, inodes=13_000_000)
+    node = NodeStats(
+        node_name="bench-node",
+        memory=MemoryStats(time=NOW, available_bytes=20 * GIB, working_set_bytes=12 * GIB),
+        system_containers=[ContainerStats("pods", memory=MemoryStats(time=NOW, available_bytes=19 * GIB, working_set_bytes=11 * GIB))],
+        fs=FsStats(time=NOW, available_bytes=60 * GIB, capacity_bytes=100 * GIB, inodes_free=5_000_000, inodes=6_500_000),
+        image_fs=image_fs,
+        container_fs=image_fs,
+        rlimit=RlimitStats(time=NOW, maxpid=4_194_304, curproc=2_000),
+    )
+    images = [{"id": f"sha256:{i:064x}", "sizeBytes": 50_000_000 + i * 1000} for i in range(IMAGE_COUNT)]
+    return Summary(node=node, pods=stats), pods, images
+
+
+def make_sample() -> Sample:
+    summary, pods, images = make_node()
+    return Sample(summary=summary, policy=load_policy({}, "1.35"), sampled_at=NOW, pods=tuple(pods), images=tuple(images))
+
+
+PRESSURE_BYTES = IMAGEFS_AVAILABLE - int(IMAGEFS_CAPACITY * 0.15) + GIB
+
+
+def requests() -> dict[str, pb.WhatIf]:
+    return {
+        "steady": pb.WhatIf(filesystem_deltas=[pb.FilesystemDelta(filesystem="imagefs", used_bytes=GIB)]),
+        "pressure": pb.WhatIf(filesystem_deltas=[pb.FilesystemDelta(filesystem="imagefs", used_bytes=PRESSURE_BYTES)]),
+    }
+
+
+# -- server process ---------------------------------------------------------------------------
+
+
+def serve(socket_path: str, workers: int) -> None:
+    import structlog
+
+    from simulator.api.server import ServerOptions, start_server
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    live = LiveState()
+    live.publish(make_sample())
+    handle = start_server(live, ServerOptions(socket=f"unix://{socket_path}", api_workers=workers))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print("ready", flush=True)
+    stop.wait()
+    handle.stop(0)
+
+
+# -- load generator ---------------------------------------------------------------------------
+
+
+async def _load(socket_path: str, kind: str, duration_s: float, concurrency: int) -> list[float]:
+    import grpc
+
+    request = requests()[kind]
+    latencies: list[float] = []
+    async with grpc.aio.insecure_channel(f"unix://{socket_path}") as channel:
+        stub = pb_grpc.WhatIfServiceStub(channel)
+        await stub.Evaluate(request)
+        deadline = time.perf_counter() + duration_s
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                await stub.Evaluate(request, timeout=10)
+                latencies.append(time.perf_counter() - started)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def in_process_rate(kind: str, seconds: float) -> float:
+    sample = LiveState().publish(make_sample())
+    size = GIB if kind == "steady" else PRESSURE_BYTES
+    spec = WhatIfSpec(filesystem_deltas=(FilesystemDelta("imagefs", size),))
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        apply_what_if(sample, spec)
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+class _Context:
+    """The part of grpc.ServicerContext the servicer uses when a request fails."""
+
+    def abort(self, code: object, details: str) -> None:
+        raise RuntimeError(f"{code}: {details}")
+
+
+def profile_servicer(kind: str, count: int) -> str:
+    from simulator.api.servicer import WhatIfServicer
+
+    live = LiveState()
+    live.publish(make_sample())
+    servicer = WhatIfServicer(live)
+    request, context = requests()[kind], _Context()
+    servicer.Evaluate(request, context)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(count):
+        servicer.Evaluate(request, context)
+    profiler.disable()
+    output = io.StringIO()
+    pstats.Stats(profiler, stream=output).sort_stats("tottime").print_stats(15)
+    lines = [line for line in output.getvalue().splitlines() if line.strip()]
+    return "\n".join("    " + line for line in lines[2:])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per request kind (default 10)")
+    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
+    parser.add_argument("--workers", type=int, default=8, help="server threads (default 8)")
+    parser.add_argument("--quick", action="store_true", help="a 1-second run per kind, to check the benchmark works")
+    parser.add_argument("--serve", metavar="SOCKET", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.workers)
+        return 0
+    duration = 1.0 if args.quick else args.duration
+
+    directory = tempfile.mkdtemp(prefix="evictsim-bench-")
+    socket_path = os.path.join(directory, "api.sock")
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", socket_path, "--workers", str(args.workers)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert server.stdout is not None
+        for line in server.stdout:
+            if line.strip() == "ready":
+                break
+        else:
+            raise SystemExit("the server process exited before it was ready")
+        print(f"node: {POD_COUNT} pods, {IMAGE_COUNT} images; cores: {os.cpu_count()}; concurrency {args.concurrency}; "
+              f"server threads {args.workers}; {duration:g} s per kind")
+        print(f"{'kind':<10}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+        for kind in requests():
+            latencies = asyncio.run(_load(socket_path, kind, duration, args.concurrency))
+            rate = len(latencies) / duration
+            print(f"{kind:<10}{len(latencies):>10}{rate:>10.0f}{percentile(latencies, 0.5) * 1e3:>9.2f}"
+                  f"{percentile(latencies, 0.99) * 1e3:>9.2f}{max(latencies) * 1e3:>9.2f}")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+    print("\nwhere the servicer's Python time goes (cProfile of WhatIfServicer.Evaluate in process,")
+    print("without the transport, which runs in gRPC's C core; top 15 by own time):")
+    for kind in ("steady", "pressure"):
+        print(f"  {kind}:")
+        print(profile_servicer(kind, 200 if args.quick else 2000))
+
+    print("\nin-process apply_what_if (no gRPC):")
+    for kind in ("steady", "pressure"):
+        rate = in_process_rate(kind, 0.5 if args.quick else 3.0)
+        print(f"  {kind:<10}{rate:>10.0f} evaluations/s ({1e6 / rate:.0f} us each)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
