@@ -177,7 +177,7 @@ def build_candidates(summary: Summary, pods: Sequence[PodSpec] | None) -> tuple[
         candidates = [Candidate(_spec_from_stats(stats.pod_ref), stats, spec_known=False) for stats in summary.pods]
         if candidates:
             notes.append(
-                f"no pod specs given: {len(candidates)} pods ranked from the Summary alone "
+                f"no pod specs given: {_pods(len(candidates))} ranked from the Summary alone "
                 "(priority 0, no requests, no limits, no critical-pod annotations)"
             )
         return candidates, notes
@@ -203,12 +203,12 @@ def build_candidates(summary: Summary, pods: Sequence[PodSpec] | None) -> tuple[
             joined.add(id(stats))
         candidates.append(Candidate(spec, stats))
     if inactive:
-        notes.append(f"{inactive} pods in phase Succeeded or Failed are not active and were not ranked")
+        notes.append(f"{_pods(inactive)} in phase Succeeded or Failed not active and not ranked")
 
     without_stats = sorted(c.spec.key for c in candidates if c.stats is None)
     if without_stats:
         notes.append(
-            f"{len(without_stats)} pods have no stats in the Summary and rank first, as in the kubelet: "
+            f"{_pods(len(without_stats))} without stats in the Summary, ranked first as in the kubelet: "
             + ", ".join(without_stats)
         )
     without_spec = sorted(stats.pod_ref.key for stats in summary.pods if id(stats) not in joined)
@@ -217,10 +217,14 @@ def build_candidates(summary: Summary, pods: Sequence[PodSpec] | None) -> tuple[
             if id(stats) not in joined:
                 candidates.append(Candidate(_spec_from_stats(stats.pod_ref), stats, spec_known=False))
         notes.append(
-            f"{len(without_spec)} pods in the Summary have no spec and were ranked with what is known: "
+            f"{_pods(len(without_spec))} in the Summary without a spec, ranked with what is known: "
             + ", ".join(without_spec)
         )
     return candidates, notes
+
+
+def _pods(count: int) -> str:
+    return f"{count} pod" if count == 1 else f"{count} pods"
 
 
 def _spec_from_stats(ref: PodRef) -> PodSpec:

@@ -63,7 +63,7 @@ def test_real_summary_with_pods_joins_every_pod(capsys: pytest.CaptureFixture[st
     )
     assert code == 0
     assert isinstance(document, dict)
-    assert not any("have no spec" in note for note in document["notes"])
+    assert not any("without a spec" in note for note in document["notes"])
     assert any("phase Succeeded or Failed" in note for note in document["notes"])
 
 

@@ -914,7 +914,7 @@ def test_pods_without_stats_rank_first_and_are_noted() -> None:
     assert evicted(decision) == [("missing", 1)]
     assert decision.evictions[0].message == "The node was low on resource: memory. Threshold quantity: 1Gi, available: 500Mi. "
     assert decision.evictions[0].annotations == {}
-    assert any("have no stats in the Summary" in note for note in decision.notes)
+    assert any("without stats in the Summary, ranked first" in note for note in decision.notes)
 
 
 def test_failed_reclaim_step_is_ignored() -> None:
