@@ -196,3 +196,33 @@ def test_live_odd_replies(capsys: pytest.CaptureFixture[str], fake_cri: FakeCriS
     assert sizes == {"sha256:zero": 0, "sha256:dup": 900}
     assert document["bytesFreed"] == 900
     assert any("sha256:gone" in note for note in document["notes"])
+
+
+REAL = DATA.parent / "real"
+
+
+def test_kind_configz_disables_periodic_gc(capsys: pytest.CaptureFixture[str]) -> None:
+    """A real kind /configz sets imageGCHighThresholdPercent 100: kubelet.go never starts periodic image GC."""
+    document = run_json(capsys, "gc", "images", "--images", str(DATA / "crictl-images.json"), "--summary",
+                        str(DATA / "imagefs-summary.json"), "--configz",
+                        str(REAL / "configz" / "kind-cgroupfs-configz-k8s-node-collector.json"),
+                        "--kubelet-version", "1.31", "--now", NOW)
+
+    assert document["ran"] is False
+    assert document["highThresholdPercent"] == 100
+    assert document["candidates"] == []
+
+
+def test_real_minikube_node_has_no_gc(capsys: pytest.CaptureFixture[str]) -> None:
+    """The real minikube 1.35 node is 17 % used: below the default high threshold 85, so no target."""
+    document = run_json(capsys, "gc", "images", "--images",
+                        str(REAL / "images" / "minikube-k8s1.35-containerd2.2-newrelic-node-status.yaml"),
+                        "--summary", str(REAL / "summary" / "minikube-k8s1.35-containerd2.2-newrelic.json"),
+                        "--kubelet-version", "1.35", "--now", NOW)
+
+    capacity = 977896124416
+    available = 821203210240
+    assert document["usagePercent"] == 100 - available * 100 // capacity
+    assert document["targetBytes"] == 0
+    assert len(document["candidates"]) == 16
+    assert {c["outcome"] for c in document["candidates"]} == {"not_needed"}
