@@ -20,6 +20,7 @@ from simulator.engine.imagegc import (
     ImageDetector,
     plan_delete_unused_images,
     plan_image_gc,
+    read_state_file,
 )
 from simulator.engine.images import (
     ContainerInfo,
@@ -178,7 +179,7 @@ def _detector(args: argparse.Namespace, version: str, now: dt.datetime, notes: l
         notes.append("no --state: every image counts as older than the minimum age, and images not in use now "
                      "count as never used, which the max-age pass treats as older than any max age")
         return ImageDetector(version, kubelet_start=EPOCH)
-    detector = ImageDetector.from_json(read_document(args.state), source=args.state)
+    detector = read_state_file(args.state)
     if detector.kubelet_version != version:
         notes.append(f"state file was written for kubelet {detector.kubelet_version}; simulating {version}")
         detector.kubelet_version = version

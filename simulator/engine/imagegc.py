@@ -31,8 +31,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import json
+import os
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from simulator.engine.images import CONTAINER_RUNNING, CONTAINER_EXITED, ContainerInfo, ImageInfo
@@ -292,6 +295,25 @@ class ImageDetector:
                 display_name=str(item.get("name") or ""),
             )
         return detector
+
+
+def write_state_file(detector: ImageDetector, path: str | os.PathLike[str]) -> None:
+    """Write the detector's records to ``path`` as JSON, replacing the file atomically."""
+    target = Path(path)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(json.dumps(detector.to_json(), indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, target)
+
+
+def read_state_file(path: str | os.PathLike[str]) -> ImageDetector:
+    """Read a state file written by :func:`write_state_file`; raise InputError naming a bad file or field."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InputError(f"cannot read image GC state file: {error.strerror}", source=str(path)) from error
+    except json.JSONDecodeError as error:
+        raise InputError(f"invalid JSON in image GC state file: {error}", source=str(path)) from error
+    return ImageDetector.from_json(document, source=str(path))
 
 
 def images_in_use(containers: Iterable[ContainerInfo]) -> dict[str, Outcome]:

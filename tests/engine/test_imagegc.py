@@ -21,8 +21,10 @@ from simulator.engine.imagegc import (
     format_size,
     plan_delete_unused_images,
     plan_image_gc,
+    read_state_file,
     shortfall_message,
     validate_policy,
+    write_state_file,
 )
 from simulator.engine.images import CONTAINER_EXITED, CONTAINER_RUNNING, ContainerInfo, ImageInfo
 from simulator.errors import InputError
@@ -442,6 +444,25 @@ class TestRestart:
         assert early.removed == []
         assert any("earliest age-based deletion" in note for note in early.notes)
         assert len(late.removed) == 1
+
+    def test_state_file_round_trip(self, tmp_path) -> None:
+        """write_state_file and read_state_file keep records, zero times and the start time."""
+        detector = ImageDetector("1.28", kubelet_start=T0)
+        detector.detect([image(0, 100)], [], T0)
+        path = tmp_path / "state.json"
+        write_state_file(detector, path)
+        restored = read_state_file(path)
+
+        assert restored.records["image-0"].first_detected is None
+        assert restored.records == detector.records
+        assert restored.kubelet_version == "1.28"
+
+    def test_state_file_invalid(self, tmp_path) -> None:
+        """A state file with a bad time names the field."""
+        path = tmp_path / "state.json"
+        path.write_text('{"kind": "ImageGCState", "kubeletVersion": "1.31", "kubeletStart": "yesterday"}')
+        with pytest.raises(InputError, match="kubeletStart"):
+            read_state_file(path)
 
     def test_state_round_trip(self) -> None:
         """The exported state restores the same records and start time."""
