@@ -319,6 +319,8 @@ class Daemon:
                 gc={"imageGC": self._image_gc, "containerGC": self._container_gc},
                 provenance={"origin": sample.origin},
                 node_conditions=conditions,
+                layout=self.evaluator.layout,
+                images=tuple(sample.gc_inputs.images) if sample.gc_inputs is not None else (),
             )
         )
 

@@ -154,6 +154,10 @@ def test_image_gc_then_disk_pressure(private_node: ContainerdNode, filler: Calla
         assert gc["images_known"] is True
         # ext4 may still settle a few blocks of metadata after the last write
         assert abs(gc["available"] - available) <= 64 * 4096
+        # filler files are not images: GC cannot free the bytes, so the kubelet's run would fail
+        failed = daemon.wait_for(lambda e: e["event"] == "image_gc_would_fail")
+        assert failed["bytes_freed"] < failed["bytes_to_free"]
+        assert failed["event_reason"] == "FreeDiskSpaceFailed"
 
         # below 15 % available: the imagefs.available hard threshold and DiskPressure
         filler(0.14)
