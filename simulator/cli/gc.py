@@ -31,6 +31,7 @@ from simulator.engine.images import (
     load_containers,
     load_images,
     load_sandboxes,
+    match_by_image_name,
     read_document,
     sandboxes_from_cri,
     unknown_image_references,
@@ -144,6 +145,9 @@ def _image_inputs(args: argparse.Namespace, notes: list[str]) -> tuple[list[Imag
         containers: list[ContainerInfo] = []
         if args.containers is not None:
             containers = load_containers(args.containers).containers
+            if loaded.keyed_by_name:
+                containers = match_by_image_name(loaded.images, containers)
+                notes.append("containers matched to Node status images by image name, because a Node lists no ids")
         else:
             notes.append("no --containers: no image counts as in use")
         if image_fs is None:

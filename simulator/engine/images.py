@@ -120,6 +120,8 @@ class Loaded:
     containers: list[ContainerInfo] = dataclasses.field(default_factory=list)
     sandboxes: list[SandboxInfo] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    # True when images came from a Node object, which has names but no image ids.
+    keyed_by_name: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,7 +285,8 @@ def _parse_crictl_images(items: list[Any], source: str) -> Loaded:
 
 
 def _parse_node_images(items: list[Any], source: str) -> Loaded:
-    loaded = Loaded(notes=["Node status.images has no image ids: each image is keyed by its first digest name"])
+    loaded = Loaded(notes=["Node status.images has no image ids: each image is keyed by its first digest name"],
+                    keyed_by_name=True)
     by_id: dict[str, ImageInfo] = {}
     for index, item in enumerate(items):
         path = f"status.images[{index}]"
@@ -424,6 +427,28 @@ def _int_field(value: Any, field: str, source: str) -> int:
     if number < 0:
         raise InputError(f"{field}: negative value {number}", field=field, value=value, source=source)
     return number
+
+
+def match_by_image_name(images: Iterable[ImageInfo], containers: Iterable[ContainerInfo]) -> list[ContainerInfo]:
+    """Point containers at images by name, for image lists without ids (a Node's ``status.images``).
+
+    A container whose ``image_id`` is not a listed id is matched when its ``image`` or
+    ``image_id`` equals one of an image's tags or digests. The kubelet itself only compares ids,
+    so this matching replaces the ids that a Node object leaves out.
+    """
+    images = list(images)
+    known = {image.id for image in images}
+    by_name: dict[str, str] = {}
+    for image in images:
+        for name in (*image.repo_tags, *image.repo_digests):
+            by_name.setdefault(name, image.id)
+    matched = []
+    for container in containers:
+        image_id = container.image_id
+        if image_id not in known:
+            image_id = by_name.get(container.image) or by_name.get(container.image_id) or image_id
+        matched.append(dataclasses.replace(container, image_id=image_id) if image_id != container.image_id else container)
+    return matched
 
 
 def unknown_image_references(images: Iterable[ImageInfo], containers: Iterable[ContainerInfo]) -> list[str]:

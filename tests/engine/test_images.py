@@ -16,6 +16,7 @@ from simulator.engine.images import (
     CONTAINER_EXITED,
     load_containers,
     load_images,
+    match_by_image_name,
     parse_containers,
     parse_images,
     unknown_image_references,
@@ -153,3 +154,21 @@ def test_round_trip_json_text(tmp_path: Path) -> None:
     path.write_text(json.dumps({"images": [{"id": "x", "size": 3}]}, indent=4))
 
     assert load_images(path).images[0].size_bytes == 3
+
+
+def test_match_by_image_name() -> None:
+    """Containers find Node status images by tag or digest; ids that match already stay."""
+    loaded = parse_images({"kind": "Node", "status": {"images": [
+        {"names": ["reg/app@sha256:01", "reg/app:1"], "sizeBytes": 5},
+        {"names": ["reg/db:2"], "sizeBytes": 7},
+    ]}})
+    containers = parse_containers({"containers": [
+        {"id": "a", "state": "CONTAINER_RUNNING", "image": {"image": "reg/app:1"}, "imageRef": "sha256:ffff"},
+        {"id": "b", "state": "CONTAINER_EXITED", "image": {"image": "sha256:eeee"}, "imageRef": "reg/db:2"},
+        {"id": "c", "state": "CONTAINER_EXITED", "image": {"image": "other:1"}, "imageRef": "sha256:dddd"},
+    ]}).containers
+
+    matched = match_by_image_name(loaded.images, containers)
+
+    assert loaded.keyed_by_name is True
+    assert [c.image_id for c in matched] == ["reg/app@sha256:01", "reg/db:2", "sha256:dddd"]
