@@ -24,13 +24,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simulator.engine.eviction import ManagerState, synchronize  # noqa: E402
-from simulator.pods import PodSpec, parse_pod_list  # noqa: E402
-from simulator.policy.load import default_policy  # noqa: E402
-from simulator.signals import FsLayout  # noqa: E402
-from simulator.snapshot import ContainerStats, FsStats, MemoryStats, NodeStats, PodRef, PodStats, RlimitStats, Summary, VolumeStats  # noqa: E402
+from simulator.engine.eviction import ManagerState, synchronize
+from simulator.pods import PodSpec, parse_pod_list
+from simulator.policy.load import default_policy
+from simulator.signals import FsLayout
+from simulator.snapshot import (
+    ContainerStats,
+    FsStats,
+    MemoryStats,
+    NodeStats,
+    PodRef,
+    PodStats,
+    RlimitStats,
+    Summary,
+    VolumeStats,
+)
 
-NOW = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 GIB = 2**30
 
 
@@ -141,7 +151,7 @@ def bench_case(pod_count: int, case: str, repeats: int, images: int = 500) -> tu
         # Build the reclaimer outside the timed region: the daemon keeps it between passes.
         reclaimer = make_gc_reclaimer(images, policy)
 
-        def one_pass() -> None:  # noqa: F811
+        def one_pass() -> None:
             synchronize(summary, specs, policy, ManagerState(), NOW, reclaimer, layout=FsLayout.SINGLE)
 
     return measure(one_pass, repeats)

@@ -38,7 +38,7 @@ from simulator.quantity import DurationError, parse_go_duration
 from simulator.signals import FsLayout
 from simulator.snapshot import FsStats, Summary, format_time
 
-DEFAULT_START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+DEFAULT_START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 _TOP_LEVEL_KEYS = frozenset({"kubeletVersion", "policy", "pods", "images", "containers", "layout", "steps"})
 _STEP_KEYS = frozenset({"after", "summary", "patch", "keepTimes", "name"})
 

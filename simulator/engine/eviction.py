@@ -19,19 +19,19 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from fractions import Fraction
 from collections.abc import Sequence
+from fractions import Fraction
 
 from simulator.engine.decision import Decision, Eviction, RankingReport, ReclaimReport, ThresholdReport
 from simulator.engine.observations import Observation, Observations, make_observations, missing_signal_notes
 from simulator.engine.ranking import FS_STATS_TO_MEASURE, Candidate, RankEntry, rank_pods
 from simulator.engine.reclaim import NoReclaim, Reclaimer, ReclaimStep, summary_after_reclaim
 from simulator.engine.thresholds import (
+    merge_thresholds,
     node_conditions,
     node_conditions_last_observed_at,
     node_conditions_observed_since,
     reclaimable_threshold,
-    merge_thresholds,
     sort_by_eviction_priority,
     threshold_amount,
     thresholds_first_observed_at,
@@ -40,13 +40,13 @@ from simulator.engine.thresholds import (
     thresholds_updated_stats,
 )
 from simulator.errors import EvictsimError
+from simulator.pods import PodSpec, is_critical, pod_limit, pod_priority
 from simulator.policy.model import Policy, Threshold, ThresholdValue
 from simulator.policy.versions import at_least, default_feature_gates, normalize_version
-from simulator.pods import PodSpec, is_critical, pod_limit, pod_priority
 from simulator.quantity import BINARY_SI, DECIMAL_SI, Quantity
 from simulator.signals import (
-    COUNT_SIGNALS,
     CONTAINERFS_SIGNALS,
+    COUNT_SIGNALS,
     FsLayout,
     NodeCondition,
     Resource,

@@ -12,13 +12,13 @@ import datetime as dt
 
 from simulator.engine.eviction import EvictionManager, ManagerState, synchronize
 from simulator.engine.reclaim import NoReclaim
-from simulator.policy.load import default_policy, policy_from_kubelet_config
 from simulator.pods import parse_pod_list
+from simulator.policy.load import default_policy, policy_from_kubelet_config
 from simulator.quantity import Quantity
 from simulator.signals import FsLayout, NodeCondition, Signal
 from simulator.snapshot import FsStats, MemoryStats, NodeStats, RlimitStats, Summary
 
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 GB = 10**9
 
 

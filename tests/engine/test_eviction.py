@@ -18,14 +18,24 @@ import pytest
 
 from simulator.engine.eviction import EvictionManager, ManagerState, synchronize
 from simulator.engine.reclaim import ReclaimStep
+from simulator.pods import PodSpec, parse_pod_list
 from simulator.policy.grammar import parse_threshold_config
 from simulator.policy.model import Policy
-from simulator.pods import PodSpec, parse_pod_list
 from simulator.quantity import Quantity
 from simulator.signals import FsLayout, NodeCondition
-from simulator.snapshot import ContainerStats, FsStats, MemoryStats, NodeStats, PodRef, PodStats, RlimitStats, Summary, VolumeStats
+from simulator.snapshot import (
+    ContainerStats,
+    FsStats,
+    MemoryStats,
+    NodeStats,
+    PodRef,
+    PodStats,
+    RlimitStats,
+    Summary,
+    VolumeStats,
+)
 
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 def q(text: str) -> int:

@@ -103,7 +103,7 @@ def pod_api() -> Iterator[tuple[str, list[str]]]:
     seen: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's method name
+        def do_GET(self) -> None:
             seen.append(f"GET {self.path}")
             body = json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": [POD]}).encode()
             self.send_response(200)

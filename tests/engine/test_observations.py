@@ -32,7 +32,7 @@ from simulator.quantity import Quantity
 from simulator.signals import NodeCondition, Resource, Signal
 from simulator.snapshot import ContainerStats, FsStats, MemoryStats, NodeStats, RlimitStats, Summary
 
-NOW = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 def q(text: str) -> int:
