@@ -715,6 +715,10 @@ class ImageGCSimulator:
     kubelet's GC period; :meth:`restart` models a kubelet restart.
     """
 
+    # NOTE: the kubelet detects every 5 minutes and at each GC, so its firstDetected and
+    # lastUsed times are coarser than those of a daemon that detects every tick. Images used
+    # between two kubelet detections can therefore sort in a different order here.
+
     def __init__(self, policy: ImageGCPolicyLike, kubelet_version: str, *, kubelet_start: dt.datetime,
                  feature_gates: Mapping[str, bool] | None = None) -> None:
         validate_policy(policy)
