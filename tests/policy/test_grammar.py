@@ -7,9 +7,12 @@ of helpers.go ParseThresholdConfig (1.30-1.35).
 
 from __future__ import annotations
 
+import struct
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulator.policy.grammar import (
     ThresholdError,
@@ -271,3 +274,25 @@ def test_split_flag_map() -> None:
 @pytest.mark.parametrize("text", ["10%", "25.5%", "0.001%", "33.333%", "5%", "15%"])
 def test_format_percentage_round_trips(text: str) -> None:
     assert format_percentage(parse_percentage(text)) == text
+
+
+def _float32_by_cast(value: float) -> float:
+    """Round a double to float32 with the C cast that struct uses (IEEE round to nearest even)."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+@settings(deadline=None)
+@given(st.floats(min_value=-3.0e38, max_value=3.0e38, allow_nan=False, allow_infinity=False))
+def test_round_to_float32_matches_cast(value: float) -> None:
+    """The exact rounding agrees with the hardware float32 conversion for every double."""
+    assert round_to_float32(Fraction(value)) == _float32_by_cast(value)
+
+
+@settings(deadline=None)
+@given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=0, max_value=3))
+def test_parse_percentage_matches_float32_division(number: int, decimals: int) -> None:
+    """parsePercentage divides in float32: float32(value) / float32(100), rounded once."""
+    numpy = pytest.importorskip("numpy")
+    text = f"{number / 10**decimals:.{decimals}f}"
+    expected = float(numpy.float32(numpy.float32(text)) / numpy.float32(100))
+    assert parse_percentage(f"{text}%") == expected

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.quantity import (
@@ -99,6 +99,7 @@ def test_quantity_to_int_ceil_rounds_up() -> None:
     assert Quantity.parse("-1.5").to_int_ceil() == -2
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=-(2**62), max_value=2**62), st.sampled_from(["", "Ki", "Mi", "Gi", "k", "M", "m"]))
 def test_quantity_canonical_round_trip(number: int, suffix: str) -> None:
     """Parsing the canonical form gives back the same value (apimachinery's round-trip property)."""
@@ -106,6 +107,7 @@ def test_quantity_canonical_round_trip(number: int, suffix: str) -> None:
     assert Quantity.parse(quantity.canonical()).value == quantity.value
 
 
+@settings(deadline=None)
 @given(st.decimals(min_value=-10**9, max_value=10**9, places=3, allow_nan=False, allow_infinity=False))
 def test_quantity_decimal_matches_fraction(number) -> None:  # type: ignore[no-untyped-def]
     quantity = Quantity.parse(f"{number:f}")
