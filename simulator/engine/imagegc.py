@@ -620,7 +620,7 @@ def plan_image_gc(
     # 3. image filesystem stats
     capacity, available = _capacity_and_available(image_fs, result)
     threshold_outcomes: list[Candidate] = []
-    if capacity is None:
+    if capacity is None or available is None:
         result.error = "failed to get image filesystem stats"
         result.notes.append("no image filesystem stats: the kubelet returns the stats error and skips the threshold pass")
     elif capacity == 0:
@@ -628,7 +628,6 @@ def plan_image_gc(
         result.event_reason = EVENT_INVALID_DISK_CAPACITY
     else:
         # 4. threshold pass
-        assert available is not None
         usage = 100 - available * 100 // capacity
         result.usage_percent = usage
         result.non_image_bytes = capacity - available - result.images_bytes

@@ -295,6 +295,16 @@ class TestGarbageCollect:
         assert result.non_image_bytes == 1000 - 50 - 100
         assert result.bytes_freed == 0
 
+    def test_zero_target_still_removes_one(self) -> None:
+        """freeSpace checks freed >= target after each deletion, so a target of 0 still deletes one image."""
+        policy = ImageGCPolicy(high_threshold_percent=85, low_threshold_percent=85, minimum_gc_age_s=0)
+        result = _gc([image(0, 10), image(1, 10)], [], FsStats(capacity_bytes=1000, available_bytes=150), policy=policy)
+
+        assert result.usage_percent == 85
+        assert result.target_bytes == 0
+        assert len(result.removed) == 1
+        assert result.error is None
+
     def test_disabled_at_high_100(self) -> None:
         """kubelet.go: high threshold 100 and no max age means periodic GC never starts."""
         policy = ImageGCPolicy(high_threshold_percent=100, low_threshold_percent=80)
