@@ -14,7 +14,8 @@ removing anything:
    with ``evict_terminated_pods``, terminated) pods lose every removable sandbox, other pods
    keep their newest sandbox.
 
-Steps 2 to 5 only run their deleted-pod part when all pod sources are ready, as in the kubelet.
+Step 2 and the removal of deleted pods' log directories need all pod sources ready, as in the
+kubelet. Step 5 does not check it.
 Bytes freed are the writable layers and log files of the removed containers, when the caller
 knows them, plus the log directories of deleted pods.
 """

@@ -217,3 +217,12 @@ def test_infer_pod_states() -> None:
 
     assert infer_pod_states(sandboxes) == {"u1": PodState.ACTIVE, "u2": PodState.TERMINATED, "u3": PodState.TERMINATED}
     assert infer_pod_states(sandboxes, api_pod_uids=["u1", "u2"])["u3"] is PodState.DELETED
+
+
+def test_sandbox_gc_ignores_sources_ready() -> None:
+    """evictSandboxes takes no allSourcesReady flag: a deleted pod's dead sandbox goes even when sources are not ready."""
+    sandbox = SandboxInfo(id="s0", uid="gone", name="p", namespace="n", state=NOTREADY, created_at_ns=0)
+    result = plan_container_gc([], [sandbox], DEFAULT, NOW, pod_states={"gone": PodState.DELETED},
+                               all_sources_ready=False)
+
+    assert result.sandboxes[0].outcome is SandboxOutcome.REMOVED
