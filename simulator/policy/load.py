@@ -281,6 +281,8 @@ def _apply_flags(builder: _Builder, parsed: ParsedFlags) -> None:
             for gate in value:  # type: ignore[union-attr]
                 builder.provenance[f"featureGates.{gate}"] = origin
             continue
+        if name in ("config", "configDir"):
+            continue  # read before the layers are applied, see _config_paths_from_flags
         if any(spec.field == name for spec in CONFIG_FLAGS.values()):
             builder.set_field(name, value, origin)
         else:
@@ -521,7 +523,7 @@ def _assemble(builder: _Builder) -> Policy:
         eviction_minimum_reclaim=dict(config.get("evictionMinimumReclaim") or {}),
         warnings=tuple(builder.warnings),
         sources=tuple(builder.sources),
-        zero_values_defaulted=tuple(builder.zero_defaulted),
+        zero_values_defaulted=tuple(dict.fromkeys(builder.zero_defaulted)),
     )
 
 
