@@ -296,17 +296,44 @@ def _with_engine_pass(
     """Run the engine's eviction-manager pass on the what-if inputs to find reclaim and victims.
 
     A fresh manager state sees every threshold for the first time, so a second pass ``elapsed_s``
-    later lets soft thresholds whose grace period fits in it act.
+    later lets soft thresholds whose grace period fits in it act. Both passes get the node stats
+    stamped with their own time, so the second counts as a fresh sample.
     NOTE: both passes see the final usage, as if it had been reached at the first pass.
     """
     state = ManagerState()
     now = sample.sampled_at
     reclaimer = private_reclaimer(sample.reclaimer)
-    engine_decision, state = synchronize(summary, list(pods) or None, policy, state, now, reclaimer, layout=layout)
+    engine_decision, state = synchronize(
+        _restamped(summary, now), list(pods) or None, policy, state, now, reclaimer, layout=layout
+    )
     if elapsed_s > 0 and not engine_decision.evictions:
         later = now + dt.timedelta(seconds=elapsed_s)
-        engine_decision, state = synchronize(summary, list(pods) or None, policy, state, later, reclaimer, layout=layout)
+        engine_decision, state = synchronize(
+            _restamped(summary, later), list(pods) or None, policy, state, later, reclaimer, layout=layout
+        )
     return dataclasses.replace(decision, victims=engine_victims(engine_decision), engine=engine_decision)
+
+
+def _restamped(summary: Summary, when: dt.datetime) -> Summary:
+    """Return ``summary`` with its node stats timed ``when``, so the engine sees them as refreshed."""
+    node = summary.node
+
+    def stamp(stats: Any) -> Any:
+        return dataclasses.replace(stats, time=when) if stats is not None and stats.time is not None else stats
+
+    system_containers = [
+        dataclasses.replace(c, memory=stamp(c.memory)) if c.memory is not None else c for c in node.system_containers
+    ]
+    stamped = dataclasses.replace(
+        node,
+        memory=stamp(node.memory),
+        fs=stamp(node.fs),
+        image_fs=stamp(node.image_fs),
+        container_fs=stamp(node.container_fs),
+        rlimit=stamp(node.rlimit),
+        system_containers=system_containers,
+    )
+    return Summary(node=stamped, pods=summary.pods, provenance=summary.provenance)
 
 
 def _find_pod(pods: list[PodSpec], key: str, *, field: str) -> int:
@@ -328,9 +355,12 @@ def _apply_pod_change(editor: _Editor, pods: list[PodSpec], change: PodChange, *
         editor.pods.append(PodStats(pod_ref=PodRef(pod.name, pod.namespace, pod.uid)))
         _charge_pod(editor, change.memory_working_set_bytes, change.ephemeral_storage_bytes, field=field)
     elif change.kind == "remove":
-        index = _find_pod(pods, change.pod, field=field)
-        del pods[index]
         stats = next((p for p in editor.pods if p.pod_ref.key == change.pod), None)
+        spec_index = next((i for i, pod in enumerate(pods) if pod.key == change.pod), None)
+        if stats is None and spec_index is None:
+            _find_pod(pods, change.pod, field=field)
+        if spec_index is not None:
+            del pods[spec_index]
         if stats is not None:
             editor.pods = [p for p in editor.pods if p is not stats]
             memory = stats.memory.working_set_bytes if stats.memory and stats.memory.working_set_bytes else 0
