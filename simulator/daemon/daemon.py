@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -359,6 +361,10 @@ class Daemon:
             misfire_grace_time=None,
             id="tick",
         )
+        # A tick that outlasts the interval (a slow runtime) makes APScheduler skip the next
+        # run. The daemon reports that at debug level instead of APScheduler's stderr warning.
+        scheduler.add_listener(self._on_tick_skipped, EVENT_JOB_MAX_INSTANCES)
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         scheduler.start()
         try:
             while not self._stop.wait(timeout=0.2):
@@ -366,11 +372,18 @@ class Daemon:
         finally:
             scheduler.shutdown(wait=False)
             restore()
+            # A tick still blocked in a CRI call keeps its channel: closing it under the call
+            # would only add a late error line. The process exits without waiting for it.
             if self._tick_lock.acquire(timeout=_STOP_WAIT_S):
-                self._tick_lock.release()
-            self.source.close()
+                try:
+                    self.source.close()
+                finally:
+                    self._tick_lock.release()
             self.log.info("daemon_stopped", reason=self.stop_reason or "stopped", ticks=self.ticks)
         return 0
+
+    def _on_tick_skipped(self, event: Any) -> None:
+        self.log.debug("tick_skipped", reason="the previous tick is still running", interval_s=self.settings.interval_s)
 
     def _install_signal_handlers(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():

@@ -162,3 +162,43 @@ def test_replay_with_pod_specs_skips_critical_pod(tmp_path: Path) -> None:
     assert evictions[0]["pod"] == "shop/web-7d9c5b8f6-x2k4q"
     assert evictions[0]["rank"] == 1
     assert evictions[0]["runner_up"] is None
+
+
+def test_sigterm_during_slow_runtime_call(tmp_path: Path) -> None:
+    """A tick blocked in a CRI call (the runtime answers after 5 s) does not delay the stop."""
+    from tests.fakes.fake_cri import FakeCriServer
+
+    with FakeCriServer() as server:
+        server.set_delay("ImageFsInfo", 5.0)
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "simulator", "daemon", "--no-api", "--interval", "0.2", "--timeout", "4",
+                "--cri-endpoint", f"unix://{server.socket_path}", "--root-dir", str(tmp_path),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while server.count("ImageFsInfo") == 0:
+                assert time.monotonic() < deadline, "the daemon never called ImageFsInfo"
+                time.sleep(0.05)
+            time.sleep(0.5)  # the call is in flight and later ticks are skipped
+            sent_at = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=10)
+            elapsed = time.monotonic() - sent_at
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    assert process.returncode == 0, stderr
+    assert elapsed < 1.0
+    assert "skipped" not in stderr
+    events = json_events(stdout)
+    assert events[-1]["event"] == "daemon_stopped"
+    assert events[-1]["reason"] == "SIGTERM"
