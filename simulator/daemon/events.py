@@ -185,7 +185,7 @@ def _eviction_blocked(decision: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def diff_events(previous: TickView | None, current: TickView) -> list[LogEvent]:
-    """Return the info-level events for what changed from ``previous`` to ``current``.
+    """Return the events for what changed from ``previous`` to ``current`` (info, or warning for a failed pass).
 
     ``previous`` is ``None`` on the first tick, which is compared with an empty view: no
     threshold met, no condition reported, no GC run yet.
