@@ -41,6 +41,8 @@ from simulator.policy.kubeletconfig import (
 )
 from simulator.policy.model import ContainerGCPolicy, ImageGCPolicy, Policy, Threshold
 from simulator.policy.versions import (
+    CONFIG_DIR_SINCE,
+    CONFIG_DIR_WITHOUT_ENV_SINCE,
     CONTAINERFS_SIGNALS_SINCE,
     MERGE_DEFAULT_EVICTION_SETTINGS_SINCE,
     at_least,
@@ -238,8 +240,24 @@ def _apply_config_document(builder: _Builder, document: ConfigDocument, origin_p
     _apply_eviction_hard_default(builder, document)
 
 
+def _check_config_dir_version(builder: _Builder) -> None:
+    """Reject --config-dir before 1.28, and warn that 1.28-1.29 also need an environment variable."""
+    if not at_least(builder.version, CONFIG_DIR_SINCE):
+        raise InputError(
+            f"--config-dir: kubelet {builder.version} has no drop-in directory (added in {CONFIG_DIR_SINCE}); "
+            "remove --config-dir or choose a newer --kubelet-version",
+            field="--config-dir",
+        )
+    if not at_least(builder.version, CONFIG_DIR_WITHOUT_ENV_SINCE):
+        builder.warnings.append(
+            f"kubelet {builder.version} reads --config-dir only when KUBELET_CONFIG_DROPIN_DIR_ALPHA is set in its "
+            "environment; without it the kubelet fails to start"
+        )
+
+
 def _apply_dropins(builder: _Builder, directory: str) -> None:
     """Merge ``*.conf`` drop-ins as JSON merge patches, then default again (not evictionHard)."""
+    _check_config_dir_version(builder)
     documents, skipped = read_dropin_directory(directory)
     for path in skipped:
         builder.warnings.append(f"{path}: skipped, drop-in files must end in .conf")

@@ -33,6 +33,8 @@ __all__ = [
     "MERGE_DEFAULT_EVICTION_SETTINGS_SINCE",
     "IMAGEFS_INODES_DEFAULT_SINCE",
     "CONTAINERFS_SIGNALS_SINCE",
+    "CONFIG_DIR_SINCE",
+    "CONFIG_DIR_WITHOUT_ENV_SINCE",
 ]
 
 SUPPORTED_VERSIONS: Final[tuple[str, ...]] = tuple(f"1.{minor}" for minor in range(27, 36))
@@ -40,6 +42,10 @@ NEWEST_VERSION: Final = SUPPORTED_VERSIONS[-1]
 
 MERGE_DEFAULT_EVICTION_SETTINGS_SINCE: Final = "1.33"
 IMAGEFS_INODES_DEFAULT_SINCE: Final = "1.30"
+# --config-dir arrived in 1.28. In 1.28-1.29 it also needs KUBELET_CONFIG_DROPIN_DIR_ALPHA set in
+# the kubelet's environment, from 1.30 it works alone (kubelet-config-file docs).
+CONFIG_DIR_SINCE: Final = "1.28"
+CONFIG_DIR_WITHOUT_ENV_SINCE: Final = "1.30"
 # containerfs.available and containerfs.inodesFree arrived with KEP-4191 in 1.29.
 CONTAINERFS_SIGNALS_SINCE: Final = "1.29"
 

@@ -340,6 +340,19 @@ def test_dropin_without_type_meta_fails(tmp_path: Path) -> None:
         build_policy(PolicyInputs(config_dir=str(tmp_path / "conf.d")))
 
 
+def test_config_dir_by_version(tmp_path: Path) -> None:
+    """--config-dir exists from 1.28; 1.28-1.29 also need KUBELET_CONFIG_DROPIN_DIR_ALPHA."""
+    write(tmp_path / "conf.d" / "10.conf", "evictionMaxPodGracePeriod: 10\n")
+    directory = str(tmp_path / "conf.d")
+    with pytest.raises(InputError, match="kubelet 1.27 has no drop-in directory"):
+        build_policy(PolicyInputs(config_dir=directory, kubelet_version="1.27"))
+    policy = build_policy(PolicyInputs(config_dir=directory, kubelet_version="1.29"))
+    assert policy.max_pod_grace_period_s == 10
+    assert any("KUBELET_CONFIG_DROPIN_DIR_ALPHA" in w for w in policy.warnings)
+    newer = build_policy(PolicyInputs(config_dir=directory, kubelet_version="1.30"))
+    assert not any("KUBELET_CONFIG_DROPIN_DIR_ALPHA" in w for w in newer.warnings)
+
+
 def test_flags_override_dropins(tmp_path: Path) -> None:
     write(tmp_path / "conf.d" / "10.conf", "evictionMaxPodGracePeriod: 10\n")
     policy = build_policy(PolicyInputs(config_dir=str(tmp_path / "conf.d"), flags_text="--eviction-max-pod-grace-period=60"))
