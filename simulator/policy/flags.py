@@ -108,7 +108,8 @@ def tokenize_flags_text(text: str) -> list[str]:
     """Split a command line, an env file (``KUBELET_ARGS="..."``) or NUL-separated cmdline into tokens.
 
     In an env file, every assignment's value is split with shell rules; other lines are
-    ignored. A leading program name (``/usr/bin/kubelet``) is dropped.
+    ignored. systemd's ``Environment="NAME=--flag=value ..."`` lines and ``ExecStart=`` lines are
+    assignments too. A leading program name (``/usr/bin/kubelet``) is dropped.
     """
     if "\0" in text:
         tokens = [token for token in text.split("\0") if token]
@@ -124,7 +125,7 @@ def tokenize_flags_text(text: str) -> list[str]:
                 except ValueError as error:
                     raise InputError(f"cannot split {match.group(1)}: {error}") from error
                 for item in value:
-                    tokens.extend(shlex.split(item) if " " in item else [item])
+                    tokens.extend(_expand_assignment_item(item))
         else:
             try:
                 tokens = shlex.split(text, comments=True)
@@ -133,6 +134,17 @@ def tokenize_flags_text(text: str) -> list[str]:
     while tokens and not tokens[0].startswith("-"):
         tokens.pop(0)
     return tokens
+
+
+def _expand_assignment_item(item: str) -> list[str]:
+    """Split one word of an assignment's value, unwrapping a nested ``NAME=value`` (systemd Environment=)."""
+    nested = _ENV_ASSIGNMENT.match(item)
+    if nested is not None and not item.startswith("-"):
+        item = nested.group(2)
+    try:
+        return shlex.split(item) if " " in item else [item]
+    except ValueError as error:
+        raise InputError(f"cannot split {item!r}: {error}") from error
 
 
 def read_flags_file(path: str | os.PathLike[str]) -> tuple[list[str], str]:

@@ -385,6 +385,21 @@ def test_flags_env_file(tmp_path: Path) -> None:
     assert any("--node-labels" in w for w in policy.warnings)
 
 
+def test_flags_systemd_dropin(tmp_path: Path) -> None:
+    """A systemd unit drop-in: Environment="NAME=flags" lines and the ExecStart line."""
+    unit = tmp_path / "20-eviction.conf"
+    unit.write_text(
+        "[Service]\n"
+        'Environment="KUBELET_EVICTION_ARGS=--eviction-hard=memory.available<300Mi --eviction-max-pod-grace-period=30"\n'
+        "ExecStart=\n"
+        "ExecStart=/usr/bin/kubelet $KUBELET_EVICTION_ARGS --image-gc-high-threshold=90\n"
+    )
+    policy = build_policy(PolicyInputs(flags_file=str(unit)))
+    assert hard_map(policy) == {"memory.available": "300Mi"}
+    assert policy.max_pod_grace_period_s == 30
+    assert policy.image_gc.high_threshold_percent == 90
+
+
 def test_flags_proc_cmdline(tmp_path: Path) -> None:
     """/proc/PID/cmdline separates arguments with NUL bytes; the program name comes first."""
     cmdline = tmp_path / "cmdline"
