@@ -97,11 +97,11 @@ class PodSpec:
     derived: dict[tuple[str, str, bool], Fraction | int | None] = dataclasses.field(
         default_factory=dict, compare=False, repr=False
     )
+    key: str = dataclasses.field(init=False, compare=False, repr=False)
+    """The pod as ``namespace/name``."""
 
-    @property
-    def key(self) -> str:
-        """The pod as ``namespace/name``."""
-        return f"{self.namespace}/{self.name}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.namespace}/{self.name}")
 
     @classmethod
     def from_k8s(cls, obj: Mapping[str, Any], *, field: str = "pod", source: str = "") -> PodSpec:

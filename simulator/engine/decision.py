@@ -8,7 +8,9 @@ from fractions import Fraction
 from typing import Any
 
 from simulator.engine.observations import Observation
+from simulator.engine.ranking import RankEntry
 from simulator.engine.reclaim import ReclaimStep
+from simulator.pods import is_critical, pod_priority
 from simulator.signals import NodeCondition, Signal
 from simulator.snapshot import format_time
 
@@ -75,30 +77,19 @@ class ReclaimReport:
         }
 
 
-@dataclasses.dataclass(slots=True)
-class RankingReport:
-    """One pod in ranking order; ``usage`` is None when the Summary has no stats for it."""
-
-    pod: str
-    priority: int
-    usage: int | None
-    request: Fraction | int
-    exceeds_request: bool | None
-    critical: bool
-    stats_found: bool
-    spec_known: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "pod": self.pod,
-            "priority": self.priority,
-            "usage": self.usage,
-            "request": _number(self.request),
-            "exceedsRequest": self.exceeds_request,
-            "critical": self.critical,
-            "statsFound": self.stats_found,
-            "specKnown": self.spec_known,
-        }
+def ranking_entry_json(entry: RankEntry) -> dict[str, Any]:
+    """Render one ranked pod; ``usage`` is None when the Summary has no stats for it."""
+    spec = entry.candidate.spec
+    return {
+        "pod": spec.key,
+        "priority": pod_priority(spec),
+        "usage": entry.usage,
+        "request": _number(entry.request),
+        "exceedsRequest": entry.exceeds_request,
+        "critical": is_critical(spec),
+        "statsFound": entry.candidate.stats is not None,
+        "specKnown": entry.candidate.spec_known,
+    }
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -148,7 +139,7 @@ class Decision:
     thresholds: tuple[ThresholdReport, ...]
     conditions: dict[NodeCondition, bool]
     reclaim: ReclaimReport | None
-    ranking: tuple[RankingReport, ...]
+    ranking: tuple[RankEntry, ...]
     evictions: tuple[Eviction, ...]
     notes: tuple[str, ...]
     error: str | None = None
@@ -167,7 +158,7 @@ class Decision:
             "thresholds": [report.to_json() for report in self.thresholds],
             "conditions": {condition.value: self.conditions.get(condition, False) for condition in NodeCondition},
             "reclaim": self.reclaim.to_json() if self.reclaim is not None else None,
-            "ranking": [entry.to_json() for entry in self.ranking],
+            "ranking": [ranking_entry_json(entry) for entry in self.ranking],
             "evictions": [eviction.to_json() for eviction in self.evictions],
             "notes": list(self.notes),
         }

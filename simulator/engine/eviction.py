@@ -22,7 +22,7 @@ import functools
 from collections.abc import Sequence
 from fractions import Fraction
 
-from simulator.engine.decision import Decision, Eviction, RankingReport, ReclaimReport, ThresholdReport
+from simulator.engine.decision import Decision, Eviction, ReclaimReport, ThresholdReport
 from simulator.engine.observations import Observation, Observations, make_observations, missing_signal_notes
 from simulator.engine.ranking import FS_STATS_TO_MEASURE, Candidate, RankEntry, rank_pods
 from simulator.engine.reclaim import NoReclaim, Reclaimer, ReclaimStep, summary_after_reclaim
@@ -40,7 +40,7 @@ from simulator.engine.thresholds import (
     thresholds_updated_stats,
 )
 from simulator.errors import EvictsimError
-from simulator.pods import PodSpec, is_critical, pod_limit, pod_priority
+from simulator.pods import PodSpec, is_critical, pod_limit
 from simulator.policy.model import Policy, Threshold, ThresholdValue
 from simulator.policy.versions import at_least, default_feature_gates, normalize_version
 from simulator.quantity import BINARY_SI, DECIMAL_SI, Quantity
@@ -183,11 +183,11 @@ def build_candidates(summary: Summary, pods: Sequence[PodSpec] | None) -> tuple[
         return candidates, notes
 
     by_uid: dict[str, PodStats] = {}
-    by_key: dict[str, PodStats] = {}
     for stats in summary.pods:
-        if stats.pod_ref.uid:
-            by_uid.setdefault(stats.pod_ref.uid, stats)
-        by_key.setdefault(stats.pod_ref.key, stats)
+        uid = stats.pod_ref.uid
+        if uid and uid not in by_uid:
+            by_uid[uid] = stats
+    by_key: dict[str, PodStats] | None = None
 
     candidates = []
     joined: set[int] = set()
@@ -198,6 +198,10 @@ def build_candidates(summary: Summary, pods: Sequence[PodSpec] | None) -> tuple[
             continue
         stats = by_uid.get(spec.uid) if spec.uid else None
         if stats is None:
+            if by_key is None:
+                by_key = {}
+                for pod_stats in summary.pods:
+                    by_key.setdefault(pod_stats.pod_ref.key, pod_stats)
             stats = by_key.get(spec.key)
         if stats is not None:
             joined.add(id(stats))
@@ -379,12 +383,14 @@ def local_storage_violation(candidate: Candidate, layout: FsLayout) -> tuple[str
         return None
     limits = _storage_limits(candidate.spec)
 
-    if limits.empty_dirs:
-        used_by_volume = {volume.name: volume.fs.used_bytes or 0 for volume in stats.volume_stats}
-        for name, limit, text in limits.empty_dirs:
-            used = used_by_volume.get(name)
-            if used is not None and used > limit:
-                return EMPTYDIR_LIMIT_SIGNAL, f'Usage of EmptyDir volume "{name}" exceeds the limit "{text}". '
+    for name, limit, text in limits.empty_dirs:
+        # the kubelet indexes volume stats by name, so the last entry with a name wins
+        used = None
+        for volume in stats.volume_stats:
+            if volume.name == name:
+                used = volume.fs.used_bytes or 0
+        if used is not None and used > limit:
+            return EMPTYDIR_LIMIT_SIGNAL, f'Usage of EmptyDir volume "{name}" exceeds the limit "{text}". '
 
     if limits.pod_limit is not None:
         used = 0
@@ -744,19 +750,7 @@ def _decision(
             )
         )
     conditions = {condition: condition in state.node_conditions for condition in NodeCondition}
-    ranking = tuple(
-        RankingReport(
-            pod=entry.candidate.spec.key,
-            priority=pod_priority(entry.candidate.spec),
-            usage=entry.usage,
-            request=entry.request,
-            exceeds_request=entry.exceeds_request,
-            critical=is_critical(entry.candidate.spec),
-            stats_found=entry.candidate.stats is not None,
-            spec_known=entry.candidate.spec_known,
-        )
-        for entry in work.ranking
-    )
+    ranking = tuple(work.ranking)
     return Decision(
         time=now,
         kubelet_version=version,

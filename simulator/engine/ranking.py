@@ -271,8 +271,8 @@ def rank_pods(
         request_name = "inodes" if resource == Resource.INODES else "ephemeral-storage"
         for candidate in candidates:
             spec = candidate.spec
-            exceed_request = pod_request(spec, request_name)
             subtract_request = pod_request(spec, "ephemeral-storage")
+            exceed_request = subtract_request if request_name == "ephemeral-storage" else pod_request(spec, request_name)
             usage = None if candidate.stats is None else disk_usage(spec, candidate.stats, measure, resource)
             entries.append(_usage_entry(candidate, exceed_request, subtract_request, usage))
     entries.sort(key=lambda item: item[0])

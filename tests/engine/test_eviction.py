@@ -437,7 +437,7 @@ def test_mirror_pod_not_evicted() -> None:
 
     decision, _ = synchronize(memory_summary("500Mi", stats), [mirror, other], policy, ManagerState(), T0)
 
-    assert [entry.pod for entry in decision.ranking] == ["default/mirror", "default/other"]
+    assert [entry.candidate.spec.key for entry in decision.ranking] == ["default/mirror", "default/other"]
     assert evicted(decision) == [("other", 1)]
 
 
