@@ -532,9 +532,11 @@ def _free_space(records: list[ImageRecord], target_bytes: int, now: dt.datetime,
         if done:
             outcomes.append(_candidate(record, Outcome.TARGET_REACHED))
             continue
-        # Images in use at this detection were filtered out before, so this only catches a
-        # record last used after ``now`` (a detection that ran later than the simulated pass).
-        if record.last_used is not None and record.last_used >= now:
+        # The kubelet skips lastUsed >= freeTime, which on a real clock means "in use at this
+        # pass's own detection". Those images were filtered out before. An earlier detection at
+        # the same simulated instant (a daemon tick, then reclaim) counts as earlier, so only a
+        # record used after ``now`` is skipped here.
+        if record.last_used is not None and record.last_used > now:
             outcomes.append(_candidate(record, Outcome.IN_USE_EXITED))
             continue
         if record.first_detected is not None and now - record.first_detected < min_age:

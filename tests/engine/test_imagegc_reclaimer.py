@@ -78,3 +78,20 @@ def test_min_age_applies_to_reclaim() -> None:
 
     assert images.bytes_freed == 0
     assert images.details["targetBytes"] == "unlimited"
+
+
+def test_same_instant_as_detection() -> None:
+    """A daemon tick detects at ``now`` and then reclaims at the same ``now``: the freed image still goes.
+
+    On a real clock the kubelet's earlier detections set lastUsed before freeTime, so only the
+    pass's own detection marks images in use.
+    """
+    reclaimer = _reclaimer()
+    now = T0 + dt.timedelta(minutes=10)
+    reclaimer.image_gc.detect(reclaimer.image_gc.images, reclaimer.containers, now)
+
+    reclaimer.delete_unused_containers(now)
+    images = reclaimer.delete_unused_images(now)
+
+    outcomes = {c["imageId"]: c["outcome"] for c in images.details["candidates"]}
+    assert outcomes["img-exited"] == "removed"

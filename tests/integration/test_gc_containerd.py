@@ -198,3 +198,55 @@ def test_gc_cli_live_on_real_containerd(containerd_node: ContainerdNode, tmp_pat
     with CriClient(containerd_node.endpoint) as cri:
         names = {tag for image in cri.list_images() for tag in image.repo_tags}
     assert "evictsim.test/idle:1" in names
+
+
+def test_eviction_reclaim_on_real_containerd(containerd_node_factory, tmp_path: Path) -> None:
+    """Eviction reclaim removes a terminated pod's exited container first, which frees its image.
+
+    ``DeleteAllUnusedContainers`` removes every container of terminated pods
+    (``kuberuntime_gc.go`` with evictTerminatedPods), then ``DeleteUnusedImages`` no longer sees
+    the image in use. The pod counts as terminated because its only sandbox is stopped.
+    """
+    from harness.cri_mutator import CriMutator
+
+    from simulator.engine.containergc import infer_pod_states
+    from simulator.engine.gc_reclaimer import GCReclaimer
+    from simulator.engine.images import sandboxes_from_cri
+    from simulator.policy.model import ContainerGCPolicy
+
+    node: ContainerdNode = containerd_node_factory()
+    marker = {"/marker": LayerFile(size_bytes=8192)}
+    import_image(node, build_workload_image(tmp_path / "images", "evictsim.test/done:1", marker))
+    handle = run_pod(node, "done", "default", "evictsim.test/done:1", ["/bin/true"])
+    try:
+        with CriClient(node.endpoint) as cri:
+            _wait_exited(cri, handle.container_ids["main"])
+            with CriMutator(node.endpoint) as mutator:
+                mutator.stop_pod_sandbox(handle.pod_sandbox_id)
+            images, containers = _lists(cri)
+            sandboxes = sandboxes_from_cri(cri.list_pod_sandboxes())
+    finally:
+        remove_pod(node, handle)
+
+    # Container creation times are real, so the simulated clock starts at the real time.
+    start = dt.datetime.now(dt.timezone.utc)
+    image_gc = ImageGCSimulator(ImageGCPolicy(minimum_gc_age_s=0), "1.31", kubelet_start=start)
+    image_gc.detect(images, containers, start)
+    reclaimer = GCReclaimer(image_gc, ContainerGCPolicy(), containers=containers, sandboxes=sandboxes,
+                            pod_states=infer_pod_states(sandboxes))
+    now = start + _seconds(60)
+
+    alone = GCReclaimer(image_gc, ContainerGCPolicy(), containers=containers, sandboxes=sandboxes,
+                        pod_states=infer_pod_states(sandboxes)).delete_unused_images(now)
+    container_step = reclaimer.delete_unused_containers(now)
+    image_step = reclaimer.delete_unused_images(now)
+
+    done_id = next(image.id for image in images if "evictsim.test/done:1" in image.repo_tags)
+    alone_outcomes = {c["imageId"]: c["outcome"] for c in alone.details["candidates"]}
+    after_outcomes = {c["imageId"]: c["outcome"] for c in image_step.details["candidates"]}
+    removed_containers = [c["containerId"] for c in container_step.details["containers"]
+                          if c["outcome"] == "removed_pod_terminated"]
+    assert alone_outcomes[done_id] == "in_use_exited"
+    assert removed_containers == [handle.container_ids["main"]]
+    assert container_step.details["sandboxesRemoved"] == 1
+    assert after_outcomes[done_id] == "removed"
