@@ -123,14 +123,14 @@ def tokenize_flags_text(text: str) -> list[str]:
                 try:
                     value = shlex.split(match.group(2), comments=True)
                 except ValueError as error:
-                    raise InputError(f"cannot split {match.group(1)}: {error}") from error
+                    raise InputError(f"{match.group(1)}: invalid shell quoting: {error}") from error
                 for item in value:
                     tokens.extend(_expand_assignment_item(item))
         else:
             try:
                 tokens = shlex.split(text, comments=True)
             except ValueError as error:
-                raise InputError(f"cannot split the flags: {error}") from error
+                raise InputError(f"invalid shell quoting in the flags: {error}") from error
     while tokens and not tokens[0].startswith("-"):
         tokens.pop(0)
     return tokens
@@ -144,7 +144,7 @@ def _expand_assignment_item(item: str) -> list[str]:
     try:
         return shlex.split(item) if " " in item else [item]
     except ValueError as error:
-        raise InputError(f"cannot split {item!r}: {error}") from error
+        raise InputError(f"invalid shell quoting in {item!r}: {error}") from error
 
 
 def read_flags_file(path: str | os.PathLike[str]) -> tuple[list[str], str]:

@@ -121,7 +121,7 @@ def _apply_v1beta1_defaults(builder: _Builder, document_source: str | None) -> N
     """Fill absent fields like SetDefaults_KubeletConfiguration (pkg/kubelet/apis/config/v1beta1/defaults.go).
 
     evictionPressureTransitionPeriod and imageMinimumGCAge are also defaulted when zero, so a
-    zero in a file never reaches the kubelet; the field is remembered for lint.
+    zero in a file never reaches the kubelet. Such fields are recorded for lint.
     """
     config = builder.config
     label = builder.default_label()
@@ -457,7 +457,8 @@ def _container_gc(builder: _Builder) -> ContainerGCPolicy:
         minimum_age_ns = _duration_ns(values["minimumContainerTTLDuration"], "minimumContainerTTLDuration", builder)
         if minimum_age_ns < 0:
             raise InputError(
-                f"invalid minimum garbage collection age: {values['minimumContainerTTLDuration']}",
+                f"invalid minimum garbage collection age: {values['minimumContainerTTLDuration']}; "
+                "--minimum-container-ttl-duration must not be negative",
                 field="--minimum-container-ttl-duration", source=_origin(builder, "minimumContainerTTLDuration"),
             )
     return ContainerGCPolicy(
