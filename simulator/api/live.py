@@ -68,6 +68,7 @@ class LiveState:
         self._sequence = 0
         self._changed = threading.Condition()
         self._subscribers: list[Subscriber] = []
+        self._error_handlers: list[Callable[[str], None]] = []
         if store is not None:
             self.attach_store(store)
 
@@ -114,6 +115,16 @@ class LiveState:
         if latest is not None and latest.sequence > sequence:
             return latest
         return None
+
+    def record_runtime_error(self, kind: str) -> None:
+        """Count one failed runtime or probe call (for example ``cri_unavailable``) in the metrics."""
+        for handler in list(self._error_handlers):
+            handler(kind)
+
+    def on_runtime_error(self, handler: Callable[[str], None]) -> None:
+        """Call ``handler(kind)`` for each record_runtime_error."""
+        with self._changed:
+            self._error_handlers.append(handler)
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call ``subscriber(sample)`` on the publishing thread after each publish."""

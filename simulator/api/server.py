@@ -146,6 +146,7 @@ def start_server(live_state: LiveState, options: ServerOptions | argparse.Namesp
         on_request=metrics.record_request,
     )
     live_state.subscribe(metrics.subscriber(servicer.live_decision))
+    live_state.on_runtime_error(metrics.record_runtime_error)
 
     # gRPC's own limit is twice ours so oversized requests reach the servicer, which rejects them
     # with INVALID_ARGUMENT and the size instead of a bare RESOURCE_EXHAUSTED.

@@ -50,6 +50,9 @@ def test_metrics_follow_samples(tmp_path: Path) -> None:
         evicting = (("eviction_signal", "imagefs.available"), ("reason", "EvictionThresholdMet"))
         assert values[("evictsim_would_evict_total", evicting)] == 1
         assert values[("evictsim_would_image_gc_total", (("reason", "HighThresholdExceeded"),))] == 1
+
+        live.record_runtime_error("cri_unavailable")
+        assert scrape(port)[("evictsim_runtime_errors_total", (("kind", "cri_unavailable"),))] == 1
     finally:
         handle.stop(0)
 
