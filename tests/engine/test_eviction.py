@@ -946,3 +946,14 @@ def test_failed_reclaim_step_is_ignored() -> None:
     assert decision.reclaim is not None
     assert decision.reclaim.steps[1].details == {"error": "invalid capacity 0 on image filesystem"}
     assert evicted(decision) == [("low-priority-high-usage", 1)]
+
+
+@pytest.mark.parametrize(("version", "fails"), [("1.29", True), ("1.30", True), ("1.31", False), ("1.35", False)])
+def test_split_layout_gate_default_by_version(version: str, fails: bool) -> None:
+    """KubeletSeparateDiskGC defaults: alpha and off in 1.29-1.30, beta and on from 1.31."""
+    policy = make_policy(hard={"nodefs.available": "1Gi"}, version=version)
+    decision, state = synchronize(
+        disk_summary([], nodefs="16Gi", imagefs="100Gi", containerfs="16Gi"), [], policy, ManagerState(), T0, layout=FsLayout.SPLIT
+    )
+    assert (decision.error is not None) is fails
+    assert (state.layout is None) is fails
