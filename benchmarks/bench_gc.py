@@ -21,36 +21,46 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simulator.engine.containergc import PodState, plan_container_gc  # noqa: E402
-from simulator.engine.imagegc import ImageDetector, plan_delete_unused_images, plan_image_gc  # noqa: E402
-from simulator.engine.images import (  # noqa: E402
+from simulator.engine.containergc import PodState, plan_container_gc
+from simulator.engine.imagegc import ImageDetector, plan_delete_unused_images, plan_image_gc
+from simulator.engine.images import (
     CONTAINER_EXITED,
     CONTAINER_RUNNING,
     ContainerInfo,
     ImageInfo,
 )
-from simulator.policy.model import ContainerGCPolicy, ImageGCPolicy  # noqa: E402
-from simulator.snapshot import FsStats  # noqa: E402
+from simulator.policy.model import ContainerGCPolicy, ImageGCPolicy
+from simulator.snapshot import FsStats
 
 IMAGES = 5_000
 CONTAINERS = 2_000
 TARGET_MS = 20.0
-T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def build_node(seed: int = 1) -> tuple[list[ImageInfo], list[ContainerInfo], FsStats]:
     """Build a node whose image filesystem is 90 % used, with every tenth image pinned."""
     rng = random.Random(seed)
     images = [
-        ImageInfo(id=f"sha256:{index:064x}", size_bytes=rng.randint(1, 500) * 1024 * 1024, pinned=index % 10 == 0,
-                  repo_tags=(f"registry.example/app-{index}:v1",))
+        ImageInfo(
+            id=f"sha256:{index:064x}",
+            size_bytes=rng.randint(1, 500) * 1024 * 1024,
+            pinned=index % 10 == 0,
+            repo_tags=(f"registry.example/app-{index}:v1",),
+        )
         for index in range(IMAGES)
     ]
     containers = [
-        ContainerInfo(id=f"c{index:063x}", pod_sandbox_id=f"s{index // 2}", name=f"c{index % 2}",
-                      state=CONTAINER_RUNNING if index % 3 else CONTAINER_EXITED,
-                      created_at_ns=index * 10**9, image_id=images[rng.randrange(IMAGES)].id, attempt=index % 4,
-                      pod_uid=f"uid-{index // 2}")
+        ContainerInfo(
+            id=f"c{index:063x}",
+            pod_sandbox_id=f"s{index // 2}",
+            name=f"c{index % 2}",
+            state=CONTAINER_RUNNING if index % 3 else CONTAINER_EXITED,
+            created_at_ns=index * 10**9,
+            image_id=images[rng.randrange(IMAGES)].id,
+            attempt=index % 4,
+            pod_uid=f"uid-{index // 2}",
+        )
         for index in range(CONTAINERS)
     ]
     total = sum(image.size_bytes for image in images)
@@ -80,7 +90,9 @@ def report(name: str, samples: list[float], target_ms: float | None = None) -> N
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=50, help="runs per measurement (default: 50)")
-    parser.add_argument("--quick", action="store_true", help="3 runs per measurement, to check that the script works")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 runs per measurement, to check that the script works"
+    )
     args = parser.parse_args()
     if args.quick:
         args.repeat = 3
@@ -92,16 +104,34 @@ def main() -> int:
     now = T0 + dt.timedelta(minutes=10)
     states = {c.pod_uid: PodState.ACTIVE for c in containers}
 
-    print(f"Python {platform.python_version()} on {platform.machine()}, {IMAGES} images, {CONTAINERS} containers")
-    report("image GC decision (periodic)",
-           time_runs(lambda: plan_image_gc(detector, policy, now, image_fs, images=images, containers=containers),
-                     args.repeat), TARGET_MS)
-    report("image GC decision (eviction reclaim)",
-           time_runs(lambda: plan_delete_unused_images(detector, policy, now, images=images, containers=containers),
-                     args.repeat), TARGET_MS)
-    report("container GC pass",
-           time_runs(lambda: plan_container_gc(containers, [], ContainerGCPolicy(max_containers=100), now,
-                                               pod_states=states), args.repeat))
+    print(
+        f"Python {platform.python_version()} on {platform.machine()}, {IMAGES} images, {CONTAINERS} containers"
+    )
+    report(
+        "image GC decision (periodic)",
+        time_runs(
+            lambda: plan_image_gc(detector, policy, now, image_fs, images=images, containers=containers),
+            args.repeat,
+        ),
+        TARGET_MS,
+    )
+    report(
+        "image GC decision (eviction reclaim)",
+        time_runs(
+            lambda: plan_delete_unused_images(detector, policy, now, images=images, containers=containers),
+            args.repeat,
+        ),
+        TARGET_MS,
+    )
+    report(
+        "container GC pass",
+        time_runs(
+            lambda: plan_container_gc(
+                containers, [], ContainerGCPolicy(max_containers=100), now, pod_states=states
+            ),
+            args.repeat,
+        ),
+    )
     return 0
 
 

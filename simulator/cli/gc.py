@@ -39,7 +39,7 @@ from simulator.engine.images import (
 from simulator.errors import InputError
 from simulator.snapshot import FsStats, Summary, parse_time
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_POD_LOG_DIR = "/var/log/pods"
 
@@ -64,18 +64,34 @@ def register(subparsers: Any) -> None:
         "image's outcome (removed, or why it is kept).",
     )
     add_live_options(images)
-    images.add_argument("--images", metavar="FILE",
-                        help="offline: 'crictl images -o json' output, or a Node or NodeList with status.images")
-    images.add_argument("--containers", metavar="FILE",
-                        help="offline: 'crictl ps -a -o json' output; exited containers keep their images in use")
-    images.add_argument("--summary", metavar="FILE",
-                        help="Summary API JSON whose node.runtime.imageFs gives capacity and available bytes")
-    images.add_argument("--state", metavar="FILE",
-                        help="image GC state exported by the daemon (firstDetected and lastUsed per image); without "
-                        "it every image counts as older than the minimum age")
-    images.add_argument("--trigger", choices=["periodic", "eviction"], default="periodic",
-                        help="periodic: the 5-minute GarbageCollect; eviction: the eviction manager's delete-all-"
-                        "unused-images reclaim (default: periodic)")
+    images.add_argument(
+        "--images",
+        metavar="FILE",
+        help="offline: 'crictl images -o json' output, or a Node or NodeList with status.images",
+    )
+    images.add_argument(
+        "--containers",
+        metavar="FILE",
+        help="offline: 'crictl ps -a -o json' output; exited containers keep their images in use",
+    )
+    images.add_argument(
+        "--summary",
+        metavar="FILE",
+        help="Summary API JSON whose node.runtime.imageFs gives capacity and available bytes",
+    )
+    images.add_argument(
+        "--state",
+        metavar="FILE",
+        help="image GC state exported by the daemon (firstDetected and lastUsed per image); without "
+        "it every image counts as older than the minimum age",
+    )
+    images.add_argument(
+        "--trigger",
+        choices=["periodic", "eviction"],
+        default="periodic",
+        help="periodic: the 5-minute GarbageCollect; eviction: the eviction manager's delete-all-"
+        "unused-images reclaim (default: periodic)",
+    )
     _add_common(images)
     add_policy_arguments(images)
     add_output_option(images)
@@ -90,12 +106,23 @@ def register(subparsers: Any) -> None:
     add_live_options(containers)
     containers.add_argument("--containers", metavar="FILE", help="offline: 'crictl ps -a -o json' output")
     containers.add_argument("--sandboxes", metavar="FILE", help="offline: 'crictl pods -o json' output")
-    containers.add_argument("--pods", metavar="FILE",
-                            help="'kubectl get pods -o json' of the node: pods missing from it count as deleted")
-    containers.add_argument("--trigger", choices=["periodic", "eviction"], default="periodic",
-                            help="eviction also removes every container of terminated pods (default: periodic)")
-    containers.add_argument("--pod-log-dir", default=DEFAULT_POD_LOG_DIR, metavar="DIR",
-                            help=f"live: the kubelet's pod log directory (default: {DEFAULT_POD_LOG_DIR})")
+    containers.add_argument(
+        "--pods",
+        metavar="FILE",
+        help="'kubectl get pods -o json' of the node: pods missing from it count as deleted",
+    )
+    containers.add_argument(
+        "--trigger",
+        choices=["periodic", "eviction"],
+        default="periodic",
+        help="eviction also removes every container of terminated pods (default: periodic)",
+    )
+    containers.add_argument(
+        "--pod-log-dir",
+        default=DEFAULT_POD_LOG_DIR,
+        metavar="DIR",
+        help=f"live: the kubelet's pod log directory (default: {DEFAULT_POD_LOG_DIR})",
+    )
     _add_common(containers)
     add_policy_arguments(containers)
     add_output_option(containers)
@@ -103,7 +130,9 @@ def register(subparsers: Any) -> None:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--now", metavar="TIME", help="simulated time in RFC 3339 (default: the current time)")
+    parser.add_argument(
+        "--now", metavar="TIME", help="simulated time in RFC 3339 (default: the current time)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,7 +166,9 @@ def run_images(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_inputs(args: argparse.Namespace, notes: list[str]) -> tuple[list[ImageInfo], list[ContainerInfo], Any]:
+def _image_inputs(
+    args: argparse.Namespace, notes: list[str]
+) -> tuple[list[ImageInfo], list[ContainerInfo], Any]:
     image_fs = _image_fs_from_summary(args.summary) if args.summary else None
     if args.images is not None:
         loaded = load_images(args.images)
@@ -147,18 +178,24 @@ def _image_inputs(args: argparse.Namespace, notes: list[str]) -> tuple[list[Imag
             containers = load_containers(args.containers).containers
             if loaded.keyed_by_name:
                 containers = match_by_image_name(loaded.images, containers)
-                notes.append("containers matched to Node status images by image name, because a Node lists no ids")
+                notes.append(
+                    "containers matched to Node status images by image name, because a Node lists no ids"
+                )
         else:
             notes.append("no --containers: no image counts as in use")
         if image_fs is None:
             notes.append("no --summary: image filesystem usage unknown, so the threshold pass cannot run")
         return loaded.images, containers, image_fs
     if args.containers is not None:
-        raise InputError("--containers needs --images: give both files for an offline run, or neither for a live one")
+        raise InputError(
+            "--containers needs --images: give both files for an offline run, or neither for a live one"
+        )
     return _live_image_inputs(args, image_fs)
 
 
-def _live_image_inputs(args: argparse.Namespace, image_fs: Any) -> tuple[list[ImageInfo], list[ContainerInfo], Any]:
+def _live_image_inputs(
+    args: argparse.Namespace, image_fs: Any
+) -> tuple[list[ImageInfo], list[ContainerInfo], Any]:
     from simulator.cli.snapshot import open_cri_client
     from simulator.probes.fsinfo import FsInfoProbe
     from simulator.probes.mountinfo import MountTable
@@ -180,8 +217,10 @@ def _image_fs_from_summary(path: str) -> FsStats | None:
 
 def _detector(args: argparse.Namespace, version: str, now: dt.datetime, notes: list[str]) -> ImageDetector:
     if args.state is None:
-        notes.append("no --state: every image counts as older than the minimum age, and images not in use now "
-                     "count as never used, which the max-age pass treats as older than any max age")
+        notes.append(
+            "no --state: every image counts as older than the minimum age, and images not in use now "
+            "count as never used, which the max-age pass treats as older than any max age"
+        )
         return ImageDetector(version, kubelet_start=EPOCH)
     detector = read_state_file(args.state)
     if detector.kubelet_version != version:
@@ -201,12 +240,18 @@ def render_images(document: dict[str, Any]) -> str:
             f"{document['lowThresholdPercent']}   target: {document['targetBytes']}   freed: {document['bytesFreed']}"
             f"   shortfall: {document['shortfallBytes']}"
         )
-        lines.append(f"image bytes: {document['imagesBytes']}   non-image bytes: {_text(document['nonImageBytes'])}")
+        lines.append(
+            f"image bytes: {document['imagesBytes']}   non-image bytes: {_text(document['nonImageBytes'])}"
+        )
     rows = [
         [c["name"], c["sizeBytes"], c["lastUsed"] or "never", c["firstDetected"] or "unknown", c["outcome"]]
         for c in document["candidates"]
     ]
-    out = "\n".join(lines) + "\n\n" + format_table(["IMAGE", "SIZE", "LAST USED", "FIRST DETECTED", "OUTCOME"], rows)
+    out = (
+        "\n".join(lines)
+        + "\n\n"
+        + format_table(["IMAGE", "SIZE", "LAST USED", "FIRST DETECTED", "OUTCOME"], rows)
+    )
     if document["error"]:
         out += f"\nerror ({document['eventReason'] or 'no event'}): {document['error']}\n"
     return out + _render_notes(document["notes"])
@@ -225,12 +270,20 @@ def run_containers(args: argparse.Namespace) -> int:
     containers, sandboxes, usage, log_dirs = _container_inputs(args, notes)
     api_uids = _pod_uids(args.pods) if args.pods else None
     if api_uids is None:
-        notes.append("no --pods: no pod counts as deleted; pods whose sandboxes are all not ready count as "
-                     "terminated")
+        notes.append(
+            "no --pods: no pod counts as deleted; pods whose sandboxes are all not ready count as terminated"
+        )
     pod_states = infer_pod_states(sandboxes, api_uids)
-    result = plan_container_gc(containers, sandboxes, policy.container_gc, now, pod_states=pod_states,
-                               evict_terminated_pods=args.trigger == "eviction", usage=usage,
-                               pod_log_dir_bytes=log_dirs)
+    result = plan_container_gc(
+        containers,
+        sandboxes,
+        policy.container_gc,
+        now,
+        pod_states=pod_states,
+        evict_terminated_pods=args.trigger == "eviction",
+        usage=usage,
+        pod_log_dir_bytes=log_dirs,
+    )
     result.notes[:0] = notes
     emit(result.to_json(), args.output, render_containers)
     return 0
@@ -246,7 +299,9 @@ def _container_inputs(
             notes.append("no --sandboxes: sandboxes are not simulated")
         return containers, sandboxes, {}, {}
     if args.sandboxes is not None:
-        raise InputError("--sandboxes needs --containers: give both files for an offline run, or neither for a live one")
+        raise InputError(
+            "--sandboxes needs --containers: give both files for an offline run, or neither for a live one"
+        )
     from simulator.cli.snapshot import open_cri_client
     from simulator.probes.pods import container_log_bytes, pod_log_dir_bytes
 
@@ -257,7 +312,9 @@ def _container_inputs(
     log_root = Path(args.pod_log_dir)
     usage = {}
     for stat in stats:
-        layer = stat.writable_layer.used_bytes if stat.writable_layer and stat.writable_layer.used_bytes else 0
+        layer = (
+            stat.writable_layer.used_bytes if stat.writable_layer and stat.writable_layer.used_bytes else 0
+        )
         usage[stat.id] = ContainerUsage(writable_layer_bytes=layer)
     for container in containers:
         logs = container_log_bytes(log_root, container)
@@ -270,19 +327,27 @@ def _pod_uids(path: str) -> set[str]:
     document = read_document(path)
     items = document.get("items") if isinstance(document, dict) else None
     if not isinstance(items, list):
-        raise InputError("not a pod list: expected 'kubectl get pods -o json' output with 'items'", source=path)
+        raise InputError(
+            "not a pod list: expected 'kubectl get pods -o json' output with 'items'", source=path
+        )
     return {str(((item or {}).get("metadata") or {}).get("uid") or "") for item in items}
 
 
 def render_containers(document: dict[str, Any]) -> str:
     """Totals, then one row per container and per sandbox."""
-    head = (f"trigger: {document['trigger']}   containers removed: {document['containersRemoved']}   sandboxes "
-            f"removed: {document['sandboxesRemoved']}   bytes freed: {document['bytesFreed']}\n\n")
-    rows = [[c["pod"], c["container"], c["attempt"], c["state"], c["createdAt"], c["outcome"]]
-            for c in document["containers"]]
+    head = (
+        f"trigger: {document['trigger']}   containers removed: {document['containersRemoved']}   sandboxes "
+        f"removed: {document['sandboxesRemoved']}   bytes freed: {document['bytesFreed']}\n\n"
+    )
+    rows = [
+        [c["pod"], c["container"], c["attempt"], c["state"], c["createdAt"], c["outcome"]]
+        for c in document["containers"]
+    ]
     out = head + format_table(["POD", "CONTAINER", "ATTEMPT", "STATE", "CREATED", "OUTCOME"], rows)
     if document["sandboxes"]:
-        sandbox_rows = [[s["pod"], s["attempt"], s["state"], s["createdAt"], s["outcome"]] for s in document["sandboxes"]]
+        sandbox_rows = [
+            [s["pod"], s["attempt"], s["state"], s["createdAt"], s["outcome"]] for s in document["sandboxes"]
+        ]
         out += "\n" + format_table(["POD", "ATTEMPT", "SANDBOX STATE", "CREATED", "OUTCOME"], sandbox_rows)
     return out + _render_notes(document["notes"])
 

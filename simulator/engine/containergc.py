@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from simulator.engine.images import CONTAINER_RUNNING, CONTAINER_UNKNOWN, ContainerInfo, SandboxInfo
 from simulator.errors import InputError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class PodState(enum.StrEnum):
@@ -193,13 +193,17 @@ def _newest_first_key(container: ContainerInfo) -> tuple[int, str]:
     return (-container.created_at_ns, container.id)
 
 
-def _remove_oldest(units: list[ContainerInfo], to_remove: int, removed: dict[str, ContainerOutcome],
-                   outcome: ContainerOutcome) -> list[ContainerInfo]:
+def _remove_oldest(
+    units: list[ContainerInfo],
+    to_remove: int,
+    removed: dict[str, ContainerOutcome],
+    outcome: ContainerOutcome,
+) -> list[ContainerInfo]:
     """Remove the ``to_remove`` oldest containers of ``units`` and return the ones kept."""
     keep = len(units) - to_remove
     if keep > 0:
         units = sorted(units, key=_newest_first_key)
-    for container in units[max(keep, 0):]:
+    for container in units[max(keep, 0) :]:
         removed[container.id] = outcome
     return units[: max(keep, 0)]
 
@@ -254,8 +258,10 @@ def plan_container_gc(
             continue
         units.setdefault((container.pod_uid, container.name), []).append(container)
         if container.state == CONTAINER_UNKNOWN:
-            result.notes.append(f"container {container.id[:13]} is in an unknown state: the kubelet stops it "
-                                "before removing it")
+            result.notes.append(
+                f"container {container.id[:13]} is in an unknown state: the kubelet stops it "
+                "before removing it"
+            )
 
     removed: dict[str, ContainerOutcome] = {}
 
@@ -265,14 +271,19 @@ def plan_container_gc(
             state = pod_removable(key[0])
             if state is None:
                 continue
-            outcome = (ContainerOutcome.REMOVED_POD_DELETED if state is PodState.DELETED
-                       else ContainerOutcome.REMOVED_POD_TERMINATED)
+            outcome = (
+                ContainerOutcome.REMOVED_POD_DELETED
+                if state is PodState.DELETED
+                else ContainerOutcome.REMOVED_POD_TERMINATED
+            )
             _remove_oldest(units[key], len(units[key]), removed, outcome)
             del units[key]
 
     # 3. max dead containers per pod container
     if policy.max_per_pod_container >= 0:
-        _enforce_per_unit(units, policy.max_per_pod_container, removed, ContainerOutcome.REMOVED_MAX_PER_POD_CONTAINER)
+        _enforce_per_unit(
+            units, policy.max_per_pod_container, removed, ContainerOutcome.REMOVED_MAX_PER_POD_CONTAINER
+        )
 
     # 4. max dead containers on the node
     total = sum(len(unit) for unit in units.values())
@@ -282,7 +293,9 @@ def plan_container_gc(
         total = sum(len(unit) for unit in units.values())
         if total > policy.max_containers:
             flattened = sorted((c for unit in units.values() for c in unit), key=_newest_first_key)
-            _remove_oldest(flattened, total - policy.max_containers, removed, ContainerOutcome.REMOVED_MAX_CONTAINERS)
+            _remove_oldest(
+                flattened, total - policy.max_containers, removed, ContainerOutcome.REMOVED_MAX_CONTAINERS
+            )
 
     for container in containers:
         outcome = removed.get(container.id) or kept_reason.get(container.id) or ContainerOutcome.KEPT_NEWEST
@@ -305,16 +318,21 @@ def plan_container_gc(
     return result
 
 
-def _enforce_per_unit(units: dict[tuple[str, str], list[ContainerInfo]], limit: int,
-                      removed: dict[str, ContainerOutcome], outcome: ContainerOutcome) -> None:
+def _enforce_per_unit(
+    units: dict[tuple[str, str], list[ContainerInfo]],
+    limit: int,
+    removed: dict[str, ContainerOutcome],
+    outcome: ContainerOutcome,
+) -> None:
     for key, unit in units.items():
         to_remove = len(unit) - limit
         if to_remove > 0:
             units[key] = _remove_oldest(unit, to_remove, removed, outcome)
 
 
-def _plan_sandboxes(sandboxes: list[SandboxInfo], sandbox_ids_with_containers: set[str],
-                    pod_removable: Any) -> list[SandboxDecision]:
+def _plan_sandboxes(
+    sandboxes: list[SandboxInfo], sandbox_ids_with_containers: set[str], pod_removable: Any
+) -> list[SandboxDecision]:
     by_pod: dict[str, list[SandboxInfo]] = {}
     for sandbox in sandboxes:
         by_pod.setdefault(sandbox.uid, []).append(sandbox)
@@ -340,7 +358,9 @@ def _to_ns(moment: dt.datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
-def infer_pod_states(sandboxes: Iterable[SandboxInfo], api_pod_uids: Iterable[str] | None = None) -> dict[str, PodState]:
+def infer_pod_states(
+    sandboxes: Iterable[SandboxInfo], api_pod_uids: Iterable[str] | None = None
+) -> dict[str, PodState]:
     """Guess pod states from CRI alone, and from the API's pod list when given.
 
     A pod with a ready sandbox is active, a pod whose sandboxes are all not ready is

@@ -74,8 +74,13 @@ class GCReclaimer:
     def delete_unused_images(self, now: dt.datetime) -> ReclaimStep:
         """Simulate DeleteUnusedImages against the containers left after container reclaim."""
         remaining = [c for c in self.containers if c.id not in self.removed_container_ids]
-        result = plan_delete_unused_images(self.image_gc.detector, self.image_gc.policy, now,
-                                           images=self.image_gc.images, containers=remaining,
-                                           image_fs=self.image_fs)
+        result = plan_delete_unused_images(
+            self.image_gc.detector,
+            self.image_gc.policy,
+            now,
+            images=self.image_gc.images,
+            containers=remaining,
+            image_fs=self.image_fs,
+        )
         self.last_image_result = result
         return ReclaimStep("imageGC", result.bytes_freed, result.to_json())

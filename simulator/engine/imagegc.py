@@ -38,10 +38,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from simulator.engine.images import CONTAINER_RUNNING, CONTAINER_EXITED, ContainerInfo, ImageInfo
+from simulator.engine.images import CONTAINER_EXITED, CONTAINER_RUNNING, ContainerInfo, ImageInfo
 from simulator.errors import InputError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 # DeleteUnusedImages passes math.MaxInt64 bytes to freeSpace as its target.
 UNLIMITED_BYTES = 2**63 - 1
@@ -94,8 +94,11 @@ def kubelet_minor(version: str) -> int:
     """Return the minor version of a kubelet version such as ``1.31``, ``v1.31.2`` or ``1.35.0-rc.1``."""
     match = re.match(r"^v?1\.(\d+)(?:\.\d+)?(?:[-+].*)?$", version.strip())
     if match is None:
-        raise InputError(f"invalid kubelet version {version!r}; expected a version such as 1.31 or v1.31.2",
-                         field="kubeletVersion", value=version)
+        raise InputError(
+            f"invalid kubelet version {version!r}; expected a version such as 1.31 or v1.31.2",
+            field="kubeletVersion",
+            value=version,
+        )
     return int(match.group(1))
 
 
@@ -122,7 +125,9 @@ def max_age_gate_default(version: str) -> bool:
     return kubelet_minor(version) >= 30
 
 
-def effective_max_age_s(policy: ImageGCPolicyLike, version: str, feature_gates: Mapping[str, bool] | None) -> float:
+def effective_max_age_s(
+    policy: ImageGCPolicyLike, version: str, feature_gates: Mapping[str, bool] | None
+) -> float:
     """Return the max age the kubelet would use: 0 when the version or feature gate turns it off."""
     minor = kubelet_minor(version)
     if minor < 29:
@@ -142,14 +147,23 @@ def validate_policy(policy: ImageGCPolicyLike) -> None:
     high = policy.high_threshold_percent
     low = policy.low_threshold_percent
     if high < 0 or high > 100:
-        raise InputError(f"invalid HighThresholdPercent {high}, must be in range [0-100]",
-                         field="imageGCHighThresholdPercent", value=high)
+        raise InputError(
+            f"invalid HighThresholdPercent {high}, must be in range [0-100]",
+            field="imageGCHighThresholdPercent",
+            value=high,
+        )
     if low < 0 or low > 100:
-        raise InputError(f"invalid LowThresholdPercent {low}, must be in range [0-100]",
-                         field="imageGCLowThresholdPercent", value=low)
+        raise InputError(
+            f"invalid LowThresholdPercent {low}, must be in range [0-100]",
+            field="imageGCLowThresholdPercent",
+            value=low,
+        )
     if low > high:
-        raise InputError(f"LowThresholdPercent {low} can not be higher than HighThresholdPercent {high}",
-                         field="imageGCLowThresholdPercent", value=low)
+        raise InputError(
+            f"LowThresholdPercent {low} can not be higher than HighThresholdPercent {high}",
+            field="imageGCLowThresholdPercent",
+            value=low,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,8 +202,11 @@ def eviction_order_key(record: ImageRecord) -> tuple[dt.datetime, dt.datetime, s
     """
     last_used = record.last_used
     first_detected = record.first_detected
-    return (ZERO_TIME if last_used is None else last_used,
-            ZERO_TIME if first_detected is None else first_detected, record.image_id)
+    return (
+        ZERO_TIME if last_used is None else last_used,
+        ZERO_TIME if first_detected is None else first_detected,
+        record.image_id,
+    )
 
 
 @dataclasses.dataclass(slots=True)
@@ -222,7 +239,9 @@ class ImageDetector:
         self.kubelet_start = now
         self.last_detection = None
 
-    def detect(self, images: Iterable[ImageInfo], containers: Iterable[ContainerInfo], now: dt.datetime) -> Detection:
+    def detect(
+        self, images: Iterable[ImageInfo], containers: Iterable[ContainerInfo], now: dt.datetime
+    ) -> Detection:
         """Run one detection at ``now`` and return which image ids are in use."""
         in_use = images_in_use(containers)
         detect_time: dt.datetime | None = now
@@ -233,7 +252,9 @@ class ImageDetector:
             seen.add(image.id)
             record = self.records.get(image.id)
             if record is None:
-                record = ImageRecord(image_id=image.id, first_detected=detect_time, display_name=image.display_name)
+                record = ImageRecord(
+                    image_id=image.id, first_detected=detect_time, display_name=image.display_name
+                )
                 self.records[image.id] = record
             if image.id in in_use:
                 record.last_used = now
@@ -347,9 +368,11 @@ def _parse(value: Any, field: str, source: str) -> dt.datetime | None:
     if not isinstance(value, str):
         raise InputError(f"{field}: invalid time {value!r}", field=field, value=value, source=source)
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise InputError(f"{field}: invalid RFC 3339 time {value!r}", field=field, value=value, source=source) from None
+        raise InputError(
+            f"{field}: invalid RFC 3339 time {value!r}", field=field, value=value, source=source
+        ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
@@ -472,8 +495,9 @@ def format_size(size_bytes: int) -> str:
     return f"{size_bytes} B"  # pragma: no cover
 
 
-def shortfall_message(version: str, *, target_bytes: int, freed_bytes: int, usage_percent: int,
-                      capacity_bytes: int) -> str:
+def shortfall_message(
+    version: str, *, target_bytes: int, freed_bytes: int, usage_percent: int, capacity_bytes: int
+) -> str:
     """Return the kubelet's FreeDiskSpaceFailed text for ``version``.
 
     1.27-1.34 name the target and the bytes found. 1.35 (changelog of 1.35.0-alpha.1) names the
@@ -492,7 +516,9 @@ def shortfall_message(version: str, *, target_bytes: int, freed_bytes: int, usag
     )
 
 
-def _ordered_candidates(detector: ImageDetector, detection: Detection) -> tuple[list[ImageRecord], list[Candidate]]:
+def _ordered_candidates(
+    detector: ImageDetector, detection: Detection
+) -> tuple[list[ImageRecord], list[Candidate]]:
     """Split records into GC candidates in eviction order and images kept for being in use or pinned."""
     protected: list[Candidate] = []
     candidates: list[ImageRecord] = []
@@ -521,8 +547,9 @@ def _candidate(record: ImageRecord, outcome: Outcome, trigger: Trigger | None = 
     )
 
 
-def _free_space(records: list[ImageRecord], target_bytes: int, now: dt.datetime, min_age_s: float,
-                trigger: Trigger) -> tuple[list[Candidate], int]:
+def _free_space(
+    records: list[ImageRecord], target_bytes: int, now: dt.datetime, min_age_s: float, trigger: Trigger
+) -> tuple[list[Candidate], int]:
     """Walk candidates in order as the kubelet's freeSpace does; return outcomes and bytes freed."""
     outcomes: list[Candidate] = []
     freed = 0
@@ -549,16 +576,20 @@ def _free_space(records: list[ImageRecord], target_bytes: int, now: dt.datetime,
     return outcomes, freed
 
 
-def _max_age_pass(records: list[ImageRecord], now: dt.datetime, max_age_s: float,
-                  detector: ImageDetector) -> tuple[list[Candidate], list[ImageRecord], list[str]]:
+def _max_age_pass(
+    records: list[ImageRecord], now: dt.datetime, max_age_s: float, detector: ImageDetector
+) -> tuple[list[Candidate], list[ImageRecord], list[str]]:
     """Remove candidates unused for longer than the max age; return removed, remaining and notes."""
     if max_age_s <= 0:
         return [], records, []
     max_age = dt.timedelta(seconds=max_age_s)
     if max_age_waits_for_uptime(detector.kubelet_version) and now - detector.kubelet_start <= max_age:
         earliest = detector.kubelet_start + max_age
-        return [], records, [f"max-age GC waits until the kubelet has run longer than the max age: "
-                             f"earliest age-based deletion after {_format(earliest)}"]
+        note = (
+            "max-age GC waits until the kubelet has run longer than the max age: "
+            f"earliest age-based deletion after {_format(earliest)}"
+        )
+        return [], records, [note]
     removed: list[Candidate] = []
     remaining: list[ImageRecord] = []
     for record in records:
@@ -624,7 +655,9 @@ def plan_image_gc(
     threshold_outcomes: list[Candidate] = []
     if capacity is None or available is None:
         result.error = "failed to get image filesystem stats"
-        result.notes.append("no image filesystem stats: the kubelet returns the stats error and skips the threshold pass")
+        result.notes.append(
+            "no image filesystem stats: the kubelet returns the stats error and skips the threshold pass"
+        )
     elif capacity == 0:
         result.error = "invalid capacity 0 on image filesystem"
         result.event_reason = EVENT_INVALID_DISK_CAPACITY
@@ -637,13 +670,19 @@ def plan_image_gc(
             target = capacity * (100 - policy.low_threshold_percent) // 100 - available
             result.target_bytes = target
             result.trigger = Trigger.PERIODIC_THRESHOLD
-            threshold_outcomes, freed = _free_space(records, target, now, policy.minimum_gc_age_s,
-                                                    Trigger.PERIODIC_THRESHOLD)
+            threshold_outcomes, freed = _free_space(
+                records, target, now, policy.minimum_gc_age_s, Trigger.PERIODIC_THRESHOLD
+            )
             result.bytes_freed = freed
             if freed < target:
                 # 5. shortfall
-                result.error = shortfall_message(version, target_bytes=target, freed_bytes=freed,
-                                                 usage_percent=usage, capacity_bytes=capacity)
+                result.error = shortfall_message(
+                    version,
+                    target_bytes=target,
+                    freed_bytes=freed,
+                    usage_percent=usage,
+                    capacity_bytes=capacity,
+                )
                 result.event_reason = EVENT_FREE_DISK_SPACE_FAILED
     if not threshold_outcomes:
         threshold_outcomes = [_candidate(record, Outcome.NOT_NEEDED) for record in records]
@@ -667,12 +706,18 @@ def plan_delete_unused_images(
     Eligible means not in use, not pinned and first detected at least the min age ago. The
     max age and the thresholds play no part. ``image_fs`` only feeds the accounting.
     """
-    result = ImageGCResult(trigger=Trigger.EVICTION_RECLAIM, kubelet_version=detector.kubelet_version, time=now,
-                           target_bytes=UNLIMITED_BYTES)
+    result = ImageGCResult(
+        trigger=Trigger.EVICTION_RECLAIM,
+        kubelet_version=detector.kubelet_version,
+        time=now,
+        target_bytes=UNLIMITED_BYTES,
+    )
     detection = _detection(detector, images, containers, now)
     records, protected = _ordered_candidates(detector, detection)
     result.images_bytes = sum(record.size_bytes for record in detector.records.values())
-    outcomes, freed = _free_space(records, UNLIMITED_BYTES, now, policy.minimum_gc_age_s, Trigger.EVICTION_RECLAIM)
+    outcomes, freed = _free_space(
+        records, UNLIMITED_BYTES, now, policy.minimum_gc_age_s, Trigger.EVICTION_RECLAIM
+    )
     result.bytes_freed = freed
     result.candidates = outcomes + protected
     capacity, available = _capacity_and_available(image_fs, result) if image_fs is not None else (None, None)
@@ -682,8 +727,12 @@ def plan_delete_unused_images(
     return result
 
 
-def _detection(detector: ImageDetector, images: Iterable[ImageInfo] | None,
-               containers: Iterable[ContainerInfo] | None, now: dt.datetime) -> Detection:
+def _detection(
+    detector: ImageDetector,
+    images: Iterable[ImageInfo] | None,
+    containers: Iterable[ContainerInfo] | None,
+    now: dt.datetime,
+) -> Detection:
     if images is not None:
         return detector.detect(images, containers or (), now)
     if detector.last_detection is None:
@@ -720,8 +769,14 @@ class ImageGCSimulator:
     # lastUsed times are coarser than those of a daemon that detects every tick. Images used
     # between two kubelet detections can therefore sort in a different order here.
 
-    def __init__(self, policy: ImageGCPolicyLike, kubelet_version: str, *, kubelet_start: dt.datetime,
-                 feature_gates: Mapping[str, bool] | None = None) -> None:
+    def __init__(
+        self,
+        policy: ImageGCPolicyLike,
+        kubelet_version: str,
+        *,
+        kubelet_start: dt.datetime,
+        feature_gates: Mapping[str, bool] | None = None,
+    ) -> None:
         validate_policy(policy)
         self.policy = policy
         self.feature_gates = dict(feature_gates or {})
@@ -733,7 +788,9 @@ class ImageGCSimulator:
     def kubelet_version(self) -> str:
         return self.detector.kubelet_version
 
-    def detect(self, images: Iterable[ImageInfo], containers: Iterable[ContainerInfo], now: dt.datetime) -> Detection:
+    def detect(
+        self, images: Iterable[ImageInfo], containers: Iterable[ContainerInfo], now: dt.datetime
+    ) -> Detection:
         """Record one detection of ``images`` and ``containers`` at ``now``."""
         self.images = list(images)
         self.containers = list(containers)
@@ -745,10 +802,23 @@ class ImageGCSimulator:
 
     def plan(self, now: dt.datetime, image_fs_stats: Any) -> ImageGCResult:
         """Simulate periodic GC at ``now`` against the last images and containers seen."""
-        return plan_image_gc(self.detector, self.policy, now, image_fs_stats, images=self.images,
-                             containers=self.containers, feature_gates=self.feature_gates)
+        return plan_image_gc(
+            self.detector,
+            self.policy,
+            now,
+            image_fs_stats,
+            images=self.images,
+            containers=self.containers,
+            feature_gates=self.feature_gates,
+        )
 
     def plan_delete_unused(self, now: dt.datetime, image_fs_stats: Any = None) -> ImageGCResult:
         """Simulate eviction reclaim's delete-all-unused-images at ``now``."""
-        return plan_delete_unused_images(self.detector, self.policy, now, images=self.images,
-                                         containers=self.containers, image_fs=image_fs_stats)
+        return plan_delete_unused_images(
+            self.detector,
+            self.policy,
+            now,
+            images=self.images,
+            containers=self.containers,
+            image_fs=image_fs_stats,
+        )

@@ -261,7 +261,9 @@ def _parse_crictl_images(items: list[Any], source: str) -> Loaded:
     for index, item in enumerate(items):
         path = f"images[{index}]"
         if not isinstance(item, Mapping):
-            raise InputError(f"{path}: expected an object, got {item!r}", field=path, value=item, source=source)
+            raise InputError(
+                f"{path}: expected an object, got {item!r}", field=path, value=item, source=source
+            )
         image_id = item.get("id")
         if not isinstance(image_id, str) or not image_id:
             raise InputError(
@@ -285,21 +287,27 @@ def _parse_crictl_images(items: list[Any], source: str) -> Loaded:
 
 
 def _parse_node_images(items: list[Any], source: str) -> Loaded:
-    loaded = Loaded(notes=["Node status.images has no image ids: each image is keyed by its first digest name"],
-                    keyed_by_name=True)
+    loaded = Loaded(
+        notes=["Node status.images has no image ids: each image is keyed by its first digest name"],
+        keyed_by_name=True,
+    )
     by_id: dict[str, ImageInfo] = {}
     for index, item in enumerate(items):
         path = f"status.images[{index}]"
         names = (item or {}).get("names") if isinstance(item, Mapping) else None
         if not isinstance(names, list) or not names:
-            raise InputError(f"{path}.names: missing or empty names {names!r}", field=f"{path}.names", source=source)
+            raise InputError(
+                f"{path}.names: missing or empty names {names!r}", field=f"{path}.names", source=source
+            )
         digests = tuple(name for name in names if "@sha256:" in name)
         tags = tuple(name for name in names if "@" not in name)
         image_id = next((name for name in names if name.startswith("sha256:")), None) or (
             digests[0] if digests else names[0]
         )
         size = _size(item.get("sizeBytes"), f"{path}.sizeBytes", source, loaded.notes, image_id)
-        _add_image(by_id, ImageInfo(id=image_id, size_bytes=size, repo_tags=tags, repo_digests=digests), loaded.notes)
+        _add_image(
+            by_id, ImageInfo(id=image_id, size_bytes=size, repo_tags=tags, repo_digests=digests), loaded.notes
+        )
     loaded.images = list(by_id.values())
     return loaded
 
@@ -423,13 +431,17 @@ def _int_field(value: Any, field: str, source: str) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise InputError(f"{field}: invalid integer {value!r}", field=field, value=value, source=source) from None
+        raise InputError(
+            f"{field}: invalid integer {value!r}", field=field, value=value, source=source
+        ) from None
     if number < 0:
         raise InputError(f"{field}: negative value {number}", field=field, value=value, source=source)
     return number
 
 
-def match_by_image_name(images: Iterable[ImageInfo], containers: Iterable[ContainerInfo]) -> list[ContainerInfo]:
+def match_by_image_name(
+    images: Iterable[ImageInfo], containers: Iterable[ContainerInfo]
+) -> list[ContainerInfo]:
     """Point containers at images by name, for image lists without ids (a Node's ``status.images``).
 
     A container whose ``image_id`` is not a listed id is matched when its ``image`` or
@@ -447,7 +459,9 @@ def match_by_image_name(images: Iterable[ImageInfo], containers: Iterable[Contai
         image_id = container.image_id
         if image_id not in known:
             image_id = by_name.get(container.image) or by_name.get(container.image_id) or image_id
-        matched.append(dataclasses.replace(container, image_id=image_id) if image_id != container.image_id else container)
+        matched.append(
+            dataclasses.replace(container, image_id=image_id) if image_id != container.image_id else container
+        )
     return matched
 
 

@@ -31,7 +31,7 @@ from simulator.errors import InputError
 from simulator.policy.model import ImageGCPolicy
 from simulator.snapshot import FsStats
 
-T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 NO_MIN_AGE = ImageGCPolicy(high_threshold_percent=90, low_threshold_percent=80, minimum_gc_age_s=0)
 
 
@@ -40,8 +40,14 @@ def image(index: int, size: int, *, pinned: bool = False) -> ImageInfo:
 
 
 def container(index: int, *, state: str = CONTAINER_RUNNING) -> ContainerInfo:
-    return ContainerInfo(id=f"container-{index}", pod_sandbox_id="sandbox", name=f"c{index}", state=state,
-                         created_at_ns=0, image_id=f"image-{index}")
+    return ContainerInfo(
+        id=f"container-{index}",
+        pod_sandbox_id="sandbox",
+        name=f"c{index}",
+        state=state,
+        created_at_ns=0,
+        image_id=f"image-{index}",
+    )
 
 
 def seconds(value: float) -> dt.timedelta:
@@ -141,7 +147,9 @@ class TestFreeSpace:
         detector.detect(images, [container(2)], T0)
 
         first = plan_delete_unused_images(detector, policy, T0, images=images, containers=[container(2)])
-        later = plan_delete_unused_images(detector, policy, T0 + seconds(3), images=images, containers=[container(2)])
+        later = plan_delete_unused_images(
+            detector, policy, T0 + seconds(3), images=images, containers=[container(2)]
+        )
 
         assert first.bytes_freed == 0
         assert outcomes(first)["image-0"] is Outcome.YOUNGER_THAN_MIN_AGE
@@ -200,7 +208,9 @@ class TestFreeSpace:
     def test_pinned_sandbox_image_kept(self) -> None:
         """TestDeleteUnusedImagesExemptSandboxImage: a pinned pause image survives delete-all-unused."""
         detector = ImageDetector("1.31", kubelet_start=T0)
-        pause = ImageInfo(id="sha256:pause", size_bytes=2048, pinned=True, repo_tags=("registry.k8s.io/pause:3.9",))
+        pause = ImageInfo(
+            id="sha256:pause", size_bytes=2048, pinned=True, repo_tags=("registry.k8s.io/pause:3.9",)
+        )
         result = plan_delete_unused_images(detector, NO_MIN_AGE, T0, images=[pause], containers=[])
 
         assert result.bytes_freed == 0
@@ -272,8 +282,12 @@ class TestGarbageCollect:
 
     def test_usage_rounds_up(self) -> None:
         """Integer math: available 15.9 % of capacity reads as 85 % usage, so GC starts below 16 % free."""
-        result = _gc([image(0, 50)], [], FsStats(capacity_bytes=1000, available_bytes=159),
-                     policy=ImageGCPolicy(minimum_gc_age_s=0))
+        result = _gc(
+            [image(0, 50)],
+            [],
+            FsStats(capacity_bytes=1000, available_bytes=159),
+            policy=ImageGCPolicy(minimum_gc_age_s=0),
+        )
 
         assert result.usage_percent == 85
         assert result.target_bytes == 1000 * 20 // 100 - 159
@@ -281,8 +295,12 @@ class TestGarbageCollect:
     def test_hand_derived_target(self) -> None:
         """Fact sheet hand check: 100 GiB, 15998753177 available, 85/80: usage 86, target 5476083303."""
         capacity = 100 * 1024**3
-        result = _gc([image(0, 50)], [], FsStats(capacity_bytes=capacity, available_bytes=15998753177),
-                     policy=ImageGCPolicy())
+        result = _gc(
+            [image(0, 50)],
+            [],
+            FsStats(capacity_bytes=capacity, available_bytes=15998753177),
+            policy=ImageGCPolicy(),
+        )
 
         assert result.usage_percent == 86
         assert result.target_bytes == 5476083303
@@ -298,7 +316,9 @@ class TestGarbageCollect:
     def test_zero_target_still_removes_one(self) -> None:
         """freeSpace checks freed >= target after each deletion, so a target of 0 still deletes one image."""
         policy = ImageGCPolicy(high_threshold_percent=85, low_threshold_percent=85, minimum_gc_age_s=0)
-        result = _gc([image(0, 10), image(1, 10)], [], FsStats(capacity_bytes=1000, available_bytes=150), policy=policy)
+        result = _gc(
+            [image(0, 10), image(1, 10)], [], FsStats(capacity_bytes=1000, available_bytes=150), policy=policy
+        )
 
         assert result.usage_percent == 85
         assert result.target_bytes == 0
@@ -319,8 +339,14 @@ class TestGarbageCollect:
         policy = ImageGCPolicy(high_threshold_percent=100, low_threshold_percent=80, maximum_gc_age_s=60)
         detector = ImageDetector("1.31", kubelet_start=T0)
         detector.detect([image(0, 100)], [], T0)
-        result = plan_image_gc(detector, policy, T0 + seconds(120), FsStats(capacity_bytes=1000, available_bytes=0),
-                               images=[image(0, 100)], containers=[])
+        result = plan_image_gc(
+            detector,
+            policy,
+            T0 + seconds(120),
+            FsStats(capacity_bytes=1000, available_bytes=0),
+            images=[image(0, 100)],
+            containers=[],
+        )
 
         assert result.ran is True
         assert result.usage_percent == 100
@@ -332,8 +358,14 @@ class TestGarbageCollect:
         detector = ImageDetector("1.31", kubelet_start=T0)
         for step, index in enumerate((0, 1, 2)):
             detector.detect(images, [container(index)], T0 + seconds(step))
-        result = plan_image_gc(detector, NO_MIN_AGE, T0 + seconds(10), FsStats(capacity_bytes=1000, available_bytes=50),
-                               images=images, containers=[])
+        result = plan_image_gc(
+            detector,
+            NO_MIN_AGE,
+            T0 + seconds(10),
+            FsStats(capacity_bytes=1000, available_bytes=50),
+            images=images,
+            containers=[],
+        )
 
         assert result.target_bytes == 150
         assert [c.image_id for c in result.removed] == ["image-0", "image-1"]
@@ -342,8 +374,12 @@ class TestGarbageCollect:
     def test_shortfall_text_135(self) -> None:
         """1.35 FreeDiskSpaceFailed text, with formatSize of the capacity (1.35 image_gc_manager.go)."""
         capacity = 10 * 1024**3
-        result = _gc([image(0, 50)], [], FsStats(capacity_bytes=capacity, available_bytes=capacity // 20),
-                     version="1.35")
+        result = _gc(
+            [image(0, 50)],
+            [],
+            FsStats(capacity_bytes=capacity, available_bytes=capacity // 20),
+            version="1.35",
+        )
 
         assert result.error == (
             "Insufficient free disk space on the node's image filesystem (95% of 10.0 GiB used). "
@@ -355,16 +391,23 @@ class TestGarbageCollect:
 class TestMaxAge:
     def test_image_too_old(self) -> None:
         """TestGarbageCollectImageTooOld: kept at uptime 0, removed once unused for MaxAge + 1 ns."""
-        policy = ImageGCPolicy(high_threshold_percent=90, low_threshold_percent=80, minimum_gc_age_s=0,
-                               maximum_gc_age_s=60)
+        policy = ImageGCPolicy(
+            high_threshold_percent=90, low_threshold_percent=80, minimum_gc_age_s=0, maximum_gc_age_s=60
+        )
         images = [image(0, 1024), image(1, 2048)]
         detector = ImageDetector("1.31", kubelet_start=T0)
         detector.detect(images, [container(0), container(1)], T0)
         fs = FsStats(capacity_bytes=10_000, available_bytes=9_000)
 
         first = plan_image_gc(detector, policy, T0, fs, images=images, containers=[container(1)])
-        second = plan_image_gc(detector, policy, T0 + seconds(60) + dt.timedelta(microseconds=1), fs,
-                               images=images, containers=[container(1)])
+        second = plan_image_gc(
+            detector,
+            policy,
+            T0 + seconds(60) + dt.timedelta(microseconds=1),
+            fs,
+            images=images,
+            containers=[container(1)],
+        )
 
         assert first.removed == []
         assert [c.image_id for c in second.removed] == ["image-0"]
@@ -376,8 +419,14 @@ class TestMaxAge:
         policy = ImageGCPolicy(minimum_gc_age_s=0, maximum_gc_age_s=60)
         detector = ImageDetector("1.31", kubelet_start=T0 - seconds(3600))
         detector.detect([image(0, 10)], [container(0)], T0)
-        result = plan_image_gc(detector, policy, T0 + seconds(60), FsStats(capacity_bytes=1000, available_bytes=900),
-                               images=[image(0, 10)], containers=[])
+        result = plan_image_gc(
+            detector,
+            policy,
+            T0 + seconds(60),
+            FsStats(capacity_bytes=1000, available_bytes=900),
+            images=[image(0, 10)],
+            containers=[],
+        )
 
         assert result.removed == []
 
@@ -385,8 +434,14 @@ class TestMaxAge:
         """The max-age pass does not check the min age: a never-used image goes once uptime passes."""
         policy = ImageGCPolicy(minimum_gc_age_s=3600, maximum_gc_age_s=60)
         detector = ImageDetector("1.31", kubelet_start=T0)
-        result = plan_image_gc(detector, policy, T0 + seconds(61), FsStats(capacity_bytes=1000, available_bytes=900),
-                               images=[image(0, 10)], containers=[])
+        result = plan_image_gc(
+            detector,
+            policy,
+            T0 + seconds(61),
+            FsStats(capacity_bytes=1000, available_bytes=900),
+            images=[image(0, 10)],
+            containers=[],
+        )
 
         assert [c.trigger for c in result.removed] == [Trigger.MAX_AGE]
 
@@ -395,9 +450,15 @@ class TestMaxAge:
         policy = ImageGCPolicy(minimum_gc_age_s=0, maximum_gc_age_s=0)
         detector = ImageDetector("1.31", kubelet_start=T0)
         detector.detect([image(0, 1024)], [], T0)
-        far = dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
-        result = plan_image_gc(detector, policy, far, FsStats(capacity_bytes=1000, available_bytes=900),
-                               images=[image(0, 1024)], containers=[])
+        far = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+        result = plan_image_gc(
+            detector,
+            policy,
+            far,
+            FsStats(capacity_bytes=1000, available_bytes=900),
+            images=[image(0, 1024)],
+            containers=[],
+        )
 
         assert result.removed == []
 
@@ -405,10 +466,23 @@ class TestMaxAge:
         """ImageMaximumGCAge is alpha (off) in 1.29: the max age has no effect unless the gate is on."""
         policy = ImageGCPolicy(minimum_gc_age_s=0, maximum_gc_age_s=60)
         fs = FsStats(capacity_bytes=1000, available_bytes=900)
-        off = plan_image_gc(ImageDetector("1.29", kubelet_start=T0), policy, T0 + seconds(600), fs,
-                            images=[image(0, 10)], containers=[])
-        on = plan_image_gc(ImageDetector("1.29", kubelet_start=T0), policy, T0 + seconds(600), fs,
-                           images=[image(0, 10)], containers=[], feature_gates={"ImageMaximumGCAge": True})
+        off = plan_image_gc(
+            ImageDetector("1.29", kubelet_start=T0),
+            policy,
+            T0 + seconds(600),
+            fs,
+            images=[image(0, 10)],
+            containers=[],
+        )
+        on = plan_image_gc(
+            ImageDetector("1.29", kubelet_start=T0),
+            policy,
+            T0 + seconds(600),
+            fs,
+            images=[image(0, 10)],
+            containers=[],
+            feature_gates={"ImageMaximumGCAge": True},
+        )
 
         assert off.removed == []
         assert len(on.removed) == 1
@@ -489,11 +563,17 @@ class TestPolicyValidation:
         ("high", "low", "message"),
         [
             pytest.param(2, 1, None, id="low-below-high"),
-            pytest.param(-1, 0, "invalid HighThresholdPercent -1, must be in range [0-100]", id="high-negative"),
+            pytest.param(
+                -1, 0, "invalid HighThresholdPercent -1, must be in range [0-100]", id="high-negative"
+            ),
             pytest.param(101, 0, "invalid HighThresholdPercent 101, must be in range [0-100]", id="high-101"),
-            pytest.param(0, -1, "invalid LowThresholdPercent -1, must be in range [0-100]", id="low-negative"),
+            pytest.param(
+                0, -1, "invalid LowThresholdPercent -1, must be in range [0-100]", id="low-negative"
+            ),
             pytest.param(0, 101, "invalid LowThresholdPercent 101, must be in range [0-100]", id="low-101"),
-            pytest.param(1, 2, "LowThresholdPercent 2 can not be higher than HighThresholdPercent 1", id="low-above"),
+            pytest.param(
+                1, 2, "LowThresholdPercent 2 can not be higher than HighThresholdPercent 1", id="low-above"
+            ),
         ],
     )
     def test_validate(self, high: int, low: int, message: str | None) -> None:
@@ -509,8 +589,13 @@ class TestPolicyValidation:
 
 @pytest.mark.parametrize(
     ("size", "text"),
-    [(512, "512 B"), (2048, "2.0 KiB"), (10 * 1024**3, "10.0 GiB"), (int(26.4 * 1024**3), "26.4 GiB"),
-     (3 * 1024**4, "3.0 TiB")],
+    [
+        (512, "512 B"),
+        (2048, "2.0 KiB"),
+        (10 * 1024**3, "10.0 GiB"),
+        (int(26.4 * 1024**3), "26.4 GiB"),
+        (3 * 1024**4, "3.0 TiB"),
+    ],
 )
 def test_format_size(size: int, text: str) -> None:
     """formatSize in 1.35's image_gc_manager.go: one decimal, binary units, whole bytes below 1 KiB."""
@@ -534,15 +619,24 @@ def _gc(images, containers, fs, *, policy=NO_MIN_AGE, version="1.31"):
     return plan_image_gc(detector, policy, T0 + seconds(1), fs, images=images, containers=containers)
 
 
-def _forced_pass(detector: ImageDetector, policy: ImageGCPolicy, now: dt.datetime, *, target: int,
-                 containers: list[ContainerInfo] | None = None):
+def _forced_pass(
+    detector: ImageDetector,
+    policy: ImageGCPolicy,
+    now: dt.datetime,
+    *,
+    target: int,
+    containers: list[ContainerInfo] | None = None,
+):
     """Run freeSpace with a target of exactly ``target`` bytes: capacity ``target``, nothing available, low 0.
 
     Like the kubelet tests' getImagesAndFreeSpace, it detects again at ``now`` with the
     containers present then.
     """
-    forced = ImageGCPolicy(high_threshold_percent=0, low_threshold_percent=0,
-                           minimum_gc_age_s=policy.minimum_gc_age_s)
+    forced = ImageGCPolicy(
+        high_threshold_percent=0, low_threshold_percent=0, minimum_gc_age_s=policy.minimum_gc_age_s
+    )
     fs = FsStats(capacity_bytes=target, available_bytes=0)
-    images = [ImageInfo(id=r.image_id, size_bytes=r.size_bytes, pinned=r.pinned) for r in detector.records.values()]
+    images = [
+        ImageInfo(id=r.image_id, size_bytes=r.size_bytes, pinned=r.pinned) for r in detector.records.values()
+    ]
     return plan_image_gc(detector, forced, now, fs, images=images, containers=containers or [])

@@ -23,13 +23,14 @@ from simulator.engine.images import CONTAINER_EXITED, CONTAINER_RUNNING, Contain
 from simulator.policy.model import ImageGCPolicy
 from simulator.snapshot import FsStats
 
-T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 GB = 10**9
 
 
 def _container(image_id: str, state: str, index: int) -> ContainerInfo:
-    return ContainerInfo(id=f"c{index}", pod_sandbox_id="s", name=f"c{index}", state=state, created_at_ns=0,
-                         image_id=image_id)
+    return ContainerInfo(
+        id=f"c{index}", pod_sandbox_id="s", name=f"c{index}", state=state, created_at_ns=0, image_id=image_id
+    )
 
 
 def test_disk_full_all_images_in_use() -> None:
@@ -37,8 +38,14 @@ def test_disk_full_all_images_in_use() -> None:
     images = [ImageInfo(f"img-{i}", 2 * GB) for i in range(3)]
     containers = [_container(f"img-{i}", CONTAINER_RUNNING, i) for i in range(3)]
     detector = ImageDetector("1.31", kubelet_start=T0)
-    result = plan_image_gc(detector, ImageGCPolicy(), T0 + dt.timedelta(hours=1),
-                           FsStats(capacity_bytes=40 * GB, available_bytes=0), images=images, containers=containers)
+    result = plan_image_gc(
+        detector,
+        ImageGCPolicy(),
+        T0 + dt.timedelta(hours=1),
+        FsStats(capacity_bytes=40 * GB, available_bytes=0),
+        images=images,
+        containers=containers,
+    )
 
     assert result.usage_percent == 100
     assert result.target_bytes == 8 * GB
@@ -53,9 +60,14 @@ def test_exited_containers_hold_images() -> None:
     images = [ImageInfo("img-job", 3 * GB), ImageInfo("img-web", 1 * GB)]
     containers = [_container("img-job", CONTAINER_EXITED, 0), _container("img-web", CONTAINER_RUNNING, 1)]
     detector = ImageDetector("1.31", kubelet_start=T0)
-    result = plan_image_gc(detector, ImageGCPolicy(), T0 + dt.timedelta(hours=1),
-                           FsStats(capacity_bytes=100 * GB, available_bytes=10 * GB), images=images,
-                           containers=containers)
+    result = plan_image_gc(
+        detector,
+        ImageGCPolicy(),
+        T0 + dt.timedelta(hours=1),
+        FsStats(capacity_bytes=100 * GB, available_bytes=10 * GB),
+        images=images,
+        containers=containers,
+    )
 
     outcomes = {c.image_id: c.outcome for c in result.candidates}
     assert outcomes == {"img-job": Outcome.IN_USE_EXITED, "img-web": Outcome.IN_USE_RUNNING}
@@ -67,9 +79,14 @@ def test_exited_containers_hold_images() -> None:
 def test_high_threshold_100_disables_periodic_gc() -> None:
     """High threshold 100 without a max age means the kubelet never starts periodic image GC."""
     detector = ImageDetector("1.31", kubelet_start=T0)
-    result = plan_image_gc(detector, ImageGCPolicy(high_threshold_percent=100, low_threshold_percent=90),
-                           T0, FsStats(capacity_bytes=100, available_bytes=0), images=[ImageInfo("a", 10)],
-                           containers=[])
+    result = plan_image_gc(
+        detector,
+        ImageGCPolicy(high_threshold_percent=100, low_threshold_percent=90),
+        T0,
+        FsStats(capacity_bytes=100, available_bytes=0),
+        images=[ImageInfo("a", 10)],
+        containers=[],
+    )
 
     assert result.ran is False
     assert result.target_bytes == 0
@@ -81,8 +98,9 @@ def test_eviction_reclaim_ignores_low_threshold() -> None:
     images = [ImageInfo(f"img-{i}", GB) for i in range(5)]
     detector = ImageDetector("1.31", kubelet_start=T0)
     detector.detect(images, [], T0)
-    result = plan_delete_unused_images(detector, ImageGCPolicy(), T0 + dt.timedelta(hours=1), images=images,
-                                       containers=[])
+    result = plan_delete_unused_images(
+        detector, ImageGCPolicy(), T0 + dt.timedelta(hours=1), images=images, containers=[]
+    )
 
     assert result.trigger is Trigger.EVICTION_RECLAIM
     assert result.target_bytes == UNLIMITED_BYTES

@@ -17,26 +17,47 @@ from simulator.engine.images import CONTAINER_EXITED, CONTAINER_RUNNING, Contain
 from simulator.engine.reclaim import Reclaimer
 from simulator.policy.model import ContainerGCPolicy, ImageGCPolicy
 
-T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def _reclaimer() -> GCReclaimer:
     images = [ImageInfo("img-old", 1000), ImageInfo("img-exited", 300), ImageInfo("img-running", 50)]
     containers = [
-        ContainerInfo(id="c-exited", pod_sandbox_id="s-done", name="job", state=CONTAINER_EXITED, created_at_ns=0,
-                      image_id="img-exited", pod_uid="done"),
-        ContainerInfo(id="c-running", pod_sandbox_id="s-web", name="web", state=CONTAINER_RUNNING, created_at_ns=0,
-                      image_id="img-running", pod_uid="web"),
+        ContainerInfo(
+            id="c-exited",
+            pod_sandbox_id="s-done",
+            name="job",
+            state=CONTAINER_EXITED,
+            created_at_ns=0,
+            image_id="img-exited",
+            pod_uid="done",
+        ),
+        ContainerInfo(
+            id="c-running",
+            pod_sandbox_id="s-web",
+            name="web",
+            state=CONTAINER_RUNNING,
+            created_at_ns=0,
+            image_id="img-running",
+            pod_uid="web",
+        ),
     ]
     sandboxes = [
-        SandboxInfo(id="s-done", uid="done", name="job", namespace="n", state="SANDBOX_NOTREADY", created_at_ns=0),
+        SandboxInfo(
+            id="s-done", uid="done", name="job", namespace="n", state="SANDBOX_NOTREADY", created_at_ns=0
+        ),
         SandboxInfo(id="s-web", uid="web", name="web", namespace="n", state="SANDBOX_READY", created_at_ns=0),
     ]
     image_gc = ImageGCSimulator(ImageGCPolicy(minimum_gc_age_s=120), "1.31", kubelet_start=T0)
     image_gc.detect(images, containers, T0)
-    return GCReclaimer(image_gc, ContainerGCPolicy(), containers=containers, sandboxes=sandboxes,
-                       pod_states={"done": PodState.TERMINATED, "web": PodState.ACTIVE},
-                       usage={"c-exited": ContainerUsage(writable_layer_bytes=4096, log_bytes=100)})
+    return GCReclaimer(
+        image_gc,
+        ContainerGCPolicy(),
+        containers=containers,
+        sandboxes=sandboxes,
+        pod_states={"done": PodState.TERMINATED, "web": PodState.ACTIVE},
+        usage={"c-exited": ContainerUsage(writable_layer_bytes=4096, log_bytes=100)},
+    )
 
 
 def test_gc_reclaimer_is_a_reclaimer() -> None:

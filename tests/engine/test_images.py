@@ -75,8 +75,10 @@ class TestCrictlImages:
 class TestNodeImages:
     @pytest.mark.parametrize(
         ("name", "count"),
-        [("minikube-k8s1.31-containerd1.7-newrelic-node-status.yaml", 17),
-         ("minikube-k8s1.35-containerd2.2-newrelic-node-status.yaml", 16)],
+        [
+            ("minikube-k8s1.31-containerd1.7-newrelic-node-status.yaml", 17),
+            ("minikube-k8s1.35-containerd2.2-newrelic-node-status.yaml", 16),
+        ],
     )
     def test_real_node_lists(self, name: str, count: int) -> None:
         """Real NodeList captures: every status.images entry becomes an image keyed by its digest name."""
@@ -89,14 +91,19 @@ class TestNodeImages:
 
     def test_tag_only_entry_keyed_by_tag(self) -> None:
         """Entries without a digest name (the 1.35 capture's pause image) are keyed by their first name."""
-        loaded = load_images(DATA / "real" / "images" / "minikube-k8s1.35-containerd2.2-newrelic-node-status.yaml")
+        loaded = load_images(
+            DATA / "real" / "images" / "minikube-k8s1.35-containerd2.2-newrelic-node-status.yaml"
+        )
 
         pause = [image for image in loaded.images if "pause" in image.id]
         assert [(image.id, image.size_bytes) for image in pause] == [("registry.k8s.io/pause:3.10.1", 265458)]
 
     def test_single_node_object(self) -> None:
         """A single Node object's status.images is accepted too."""
-        document = {"kind": "Node", "status": {"images": [{"names": ["a/b@sha256:01", "a/b:1"], "sizeBytes": 5}]}}
+        document = {
+            "kind": "Node",
+            "status": {"images": [{"names": ["a/b@sha256:01", "a/b:1"], "sizeBytes": 5}]},
+        }
         loaded = parse_images(document)
 
         assert loaded.images[0].id == "a/b@sha256:01"
@@ -158,15 +165,41 @@ def test_round_trip_json_text(tmp_path: Path) -> None:
 
 def test_match_by_image_name() -> None:
     """Containers find Node status images by tag or digest; ids that match already stay."""
-    loaded = parse_images({"kind": "Node", "status": {"images": [
-        {"names": ["reg/app@sha256:01", "reg/app:1"], "sizeBytes": 5},
-        {"names": ["reg/db:2"], "sizeBytes": 7},
-    ]}})
-    containers = parse_containers({"containers": [
-        {"id": "a", "state": "CONTAINER_RUNNING", "image": {"image": "reg/app:1"}, "imageRef": "sha256:ffff"},
-        {"id": "b", "state": "CONTAINER_EXITED", "image": {"image": "sha256:eeee"}, "imageRef": "reg/db:2"},
-        {"id": "c", "state": "CONTAINER_EXITED", "image": {"image": "other:1"}, "imageRef": "sha256:dddd"},
-    ]}).containers
+    loaded = parse_images(
+        {
+            "kind": "Node",
+            "status": {
+                "images": [
+                    {"names": ["reg/app@sha256:01", "reg/app:1"], "sizeBytes": 5},
+                    {"names": ["reg/db:2"], "sizeBytes": 7},
+                ]
+            },
+        }
+    )
+    containers = parse_containers(
+        {
+            "containers": [
+                {
+                    "id": "a",
+                    "state": "CONTAINER_RUNNING",
+                    "image": {"image": "reg/app:1"},
+                    "imageRef": "sha256:ffff",
+                },
+                {
+                    "id": "b",
+                    "state": "CONTAINER_EXITED",
+                    "image": {"image": "sha256:eeee"},
+                    "imageRef": "reg/db:2",
+                },
+                {
+                    "id": "c",
+                    "state": "CONTAINER_EXITED",
+                    "image": {"image": "other:1"},
+                    "imageRef": "sha256:dddd",
+                },
+            ]
+        }
+    ).containers
 
     matched = match_by_image_name(loaded.images, containers)
 

@@ -33,7 +33,7 @@ from simulator.probes.sampler import Sampler
 
 pytestmark = pytest.mark.containerd
 
-T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 POLICY = ImageGCPolicy(high_threshold_percent=85, low_threshold_percent=80, minimum_gc_age_s=120)
 
 
@@ -83,7 +83,10 @@ def test_image_gc_on_real_containerd(containerd_node_factory, tmp_path: Path) ->
     node: ContainerdNode = containerd_node_factory(image_fs_bytes=384 * MIB)
     images_dir = tmp_path / "images"
     import_image(node, build_workload_image(images_dir, "evictsim.test/run:1"))
-    import_image(node, build_workload_image(images_dir, "evictsim.test/exit:1", {"/marker": LayerFile(size_bytes=4096)}))
+    import_image(
+        node,
+        build_workload_image(images_dir, "evictsim.test/exit:1", {"/marker": LayerFile(size_bytes=4096)}),
+    )
     table = MountTable.from_file("/proc/self/mountinfo")
 
     with CriClient(node.endpoint) as cri:
@@ -104,7 +107,9 @@ def test_image_gc_on_real_containerd(containerd_node_factory, tmp_path: Path) ->
 
             # stage 3: push usage over 85 % with data that is not images
             _fill_until_available(node.image_fs_mount, 0.11)
-            image_fs = Sampler(cri, FsInfoProbe(table), root_dir=str(node.kubelet_root)).sample().node.image_fs
+            image_fs = (
+                Sampler(cri, FsInfoProbe(table), root_dir=str(node.kubelet_root)).sample().node.image_fs
+            )
             capacity, available = image_fs.capacity_bytes, image_fs.available_bytes
             target = capacity * 20 // 100 - available
             assert 100 - available * 100 // capacity >= 85
@@ -131,9 +136,11 @@ def test_image_gc_on_real_containerd(containerd_node_factory, tmp_path: Path) ->
     assert (early.error is None) == (early.bytes_freed >= target)
 
     # at T0+145 all are old enough: the pause image (first seen earliest) then a, b, c in detection order
-    order = [(name, sizes[name]) for name in pause + ["evictsim.test/a:1", "evictsim.test/b:1", "evictsim.test/c:1"]]
-    removable = [(name, size) for name, size in order
-                 if late_outcomes[name] is not Outcome.PINNED]
+    order = [
+        (name, sizes[name])
+        for name in pause + ["evictsim.test/a:1", "evictsim.test/b:1", "evictsim.test/c:1"]
+    ]
+    removable = [(name, size) for name, size in order if late_outcomes[name] is not Outcome.PINNED]
     expected = _expected_removed(removable, target)
     assert [c.name for c in late.removed] == expected
     assert late.bytes_freed == sum(sizes[name] for name in expected)
@@ -145,12 +152,21 @@ def test_image_gc_on_real_containerd(containerd_node_factory, tmp_path: Path) ->
 def test_pod_probe_on_real_containerd(containerd_node: ContainerdNode, tmp_path: Path) -> None:
     """The probe finds the running pod with its writable layer and its log file."""
     import_image(containerd_node, build_workload_image(tmp_path / "images", "evictsim.test/probe:1"))
-    handle = run_pod(containerd_node, "probe", "default", "evictsim.test/probe:1",
-                     ["/bin/sh", "-c", "echo hello; " + SLEEP_FOREVER])
+    handle = run_pod(
+        containerd_node,
+        "probe",
+        "default",
+        "evictsim.test/probe:1",
+        ["/bin/sh", "-c", "echo hello; " + SLEEP_FOREVER],
+    )
     try:
         with CriClient(containerd_node.endpoint) as cri:
-            source = CriPodStatsSource(cri, root_dir=str(containerd_node.kubelet_root),
-                                       log_root=str(containerd_node.pod_logs_dir), min_interval_s=0)
+            source = CriPodStatsSource(
+                cri,
+                root_dir=str(containerd_node.kubelet_root),
+                log_root=str(containerd_node.pod_logs_dir),
+                min_interval_s=0,
+            )
             deadline = time.monotonic() + 20
             pods = []
             while time.monotonic() < deadline:
@@ -168,8 +184,9 @@ def test_pod_probe_on_real_containerd(containerd_node: ContainerdNode, tmp_path:
     assert container.rootfs is not None
 
 
-def test_gc_cli_live_on_real_containerd(containerd_node: ContainerdNode, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_gc_cli_live_on_real_containerd(
+    containerd_node: ContainerdNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``evictsim gc images`` and ``gc containers`` read the live node and delete nothing.
 
     On a node below the high threshold the periodic pass has no target. An image imported for
@@ -178,8 +195,18 @@ def test_gc_cli_live_on_real_containerd(containerd_node: ContainerdNode, tmp_pat
     from simulator.cli.main import main
 
     import_image(containerd_node, build_sized_image(tmp_path / "images", "evictsim.test/idle:1", 2 * MIB))
-    common = ["--cri-endpoint", containerd_node.endpoint, "--root-dir", str(containerd_node.kubelet_root),
-              "--mountinfo", "/proc/self/mountinfo", "--kubelet-version", "1.31", "-o", "json"]
+    common = [
+        "--cri-endpoint",
+        containerd_node.endpoint,
+        "--root-dir",
+        str(containerd_node.kubelet_root),
+        "--mountinfo",
+        "/proc/self/mountinfo",
+        "--kubelet-version",
+        "1.31",
+        "-o",
+        "json",
+    ]
 
     code = main(["gc", "images", *common])
     captured = capsys.readouterr()
@@ -229,23 +256,36 @@ def test_eviction_reclaim_on_real_containerd(containerd_node_factory, tmp_path: 
         remove_pod(node, handle)
 
     # Container creation times are real, so the simulated clock starts at the real time.
-    start = dt.datetime.now(dt.timezone.utc)
+    start = dt.datetime.now(dt.UTC)
     image_gc = ImageGCSimulator(ImageGCPolicy(minimum_gc_age_s=0), "1.31", kubelet_start=start)
     image_gc.detect(images, containers, start)
-    reclaimer = GCReclaimer(image_gc, ContainerGCPolicy(), containers=containers, sandboxes=sandboxes,
-                            pod_states=infer_pod_states(sandboxes))
+    reclaimer = GCReclaimer(
+        image_gc,
+        ContainerGCPolicy(),
+        containers=containers,
+        sandboxes=sandboxes,
+        pod_states=infer_pod_states(sandboxes),
+    )
     now = start + _seconds(60)
 
-    alone = GCReclaimer(image_gc, ContainerGCPolicy(), containers=containers, sandboxes=sandboxes,
-                        pod_states=infer_pod_states(sandboxes)).delete_unused_images(now)
+    alone = GCReclaimer(
+        image_gc,
+        ContainerGCPolicy(),
+        containers=containers,
+        sandboxes=sandboxes,
+        pod_states=infer_pod_states(sandboxes),
+    ).delete_unused_images(now)
     container_step = reclaimer.delete_unused_containers(now)
     image_step = reclaimer.delete_unused_images(now)
 
     done_id = next(image.id for image in images if "evictsim.test/done:1" in image.repo_tags)
     alone_outcomes = {c["imageId"]: c["outcome"] for c in alone.details["candidates"]}
     after_outcomes = {c["imageId"]: c["outcome"] for c in image_step.details["candidates"]}
-    removed_containers = [c["containerId"] for c in container_step.details["containers"]
-                          if c["outcome"] == "removed_pod_terminated"]
+    removed_containers = [
+        c["containerId"]
+        for c in container_step.details["containers"]
+        if c["outcome"] == "removed_pod_terminated"
+    ]
     assert alone_outcomes[done_id] == "in_use_exited"
     assert removed_containers == [handle.container_ids["main"]]
     assert container_step.details["sandboxesRemoved"] == 1

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from simulator.cri import types
+from simulator.engine.images import SandboxInfo
 from simulator.errors import InputError
 from simulator.probes.pods import CriPodStatsSource, current_sandboxes, dir_usage, pod_stats_source
-from simulator.engine.images import SandboxInfo
 
-NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 NOW_NS = int(NOW.timestamp()) * 10**9
 LABELS = {
     "io.kubernetes.pod.uid": "uid-1",
