@@ -126,8 +126,7 @@ def _record_lines(node: yaml.Node, prefix: str, lines: dict[str, int]) -> None:
             continue
         path = f"{prefix}{key_node.value}"
         lines[path] = key_node.start_mark.line + 1
-        if not prefix:
-            _record_lines(value_node, f"{path}.", lines)
+        _record_lines(value_node, f"{path}.", lines)
 
 
 def parse_document_text(text: str, source: str) -> tuple[Any, dict[str, int]]:

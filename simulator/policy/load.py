@@ -560,6 +560,9 @@ def _apply_configz(builder: _Builder, document: ConfigDocument) -> None:
     for name, zero in zero_values.items():
         if name in fields and fields[name] is not None:
             builder.set_field(name, copy.deepcopy(fields[name]), f"/configz {document.location(name)}")
+            if isinstance(fields[name], dict):
+                for key in fields[name]:
+                    builder.provenance[f"{name}.{key}"] = f"/configz {document.location(f'{name}.{key}')}"
         else:
             builder.set_field(name, zero, f"/configz {document.source} (absent: Go zero value)")
     builder.sources.append(f"/configz {document.source}")
@@ -607,8 +610,9 @@ def build_policy(inputs: PolicyInputs) -> Policy:
         config_file, config_dir = _config_paths_from_flags(builder, parsed_flags, config_file, config_dir)
 
     if preset is not None:
-        builder.sources.append(f"preset {preset.name} ({preset.path})")
-        if preset.document is not None:
+        if preset.document is None:
+            builder.sources.append(f"preset {preset.name} {preset.path}")
+        else:
             _apply_config_document(builder, preset.document, f"preset {preset.name}")
         if preset_flags is not None:
             _apply_flags(builder, preset_flags)

@@ -176,6 +176,7 @@ def test_kubeadm_configz() -> None:
     }
     assert policy.pressure_transition_period_s == 300
     assert policy.local_storage_capacity_isolation is True
+    assert policy.provenance["evictionHard.memory.available"].endswith("inquisitivefrog.json:74")
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.y*ml")) + sorted(CONFIGS.glob("*config.json")), ids=lambda p: p.name)
