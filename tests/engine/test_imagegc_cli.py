@@ -307,7 +307,7 @@ def test_live_containers_bytes(
 
 
 def test_offline_without_summary(capsys: pytest.CaptureFixture[str]) -> None:
-    """Without --summary the usage is unknown: no threshold pass, no kubelet error, and a note says why."""
+    """Without --summary the usage is unknown: no threshold pass, no kubelet error, and a note gives the reason."""
     document = run_json(capsys, "gc", "images", "--images", str(DATA / "crictl-images.json"), "--now", NOW)
 
     assert document["usagePercent"] is None

@@ -231,7 +231,7 @@ def test_eviction_reclaim_on_real_containerd(containerd_node_factory, tmp_path: 
     """Eviction reclaim removes a terminated pod's exited container first, which frees its image.
 
     ``DeleteAllUnusedContainers`` removes every container of terminated pods
-    (``kuberuntime_gc.go`` with evictTerminatedPods), then ``DeleteUnusedImages`` no longer sees
+    (``kuberuntime_gc.go`` with evictTerminatedPods), then ``DeleteUnusedImages`` no longer finds
     the image in use. The pod counts as terminated because its only sandbox is stopped.
     """
     from harness.cri_mutator import CriMutator
