@@ -7,7 +7,7 @@ process is the load generator, a grpc.aio client keeping ``--concurrency`` Evalu
 in flight for ``--duration`` seconds. It prints requests per second and latency percentiles
 per request kind, where the server's time goes (cProfile of the server process, top
 functions by cumulative time), and the in-process evaluation rate of apply_what_if without
-gRPC. The issue's aim is at least 2,000 requests/s with p99 <= 5 ms on 2 cores.
+gRPC. The target is at least 2,000 requests/s with p99 <= 5 ms on 2 cores.
 
 Request kinds: ``steady`` writes 1 GiB to imagefs, which crosses no threshold; ``pressure``
 writes enough to meet imagefs.available, so the engine's pass ranks all 110 pods.

@@ -35,7 +35,7 @@ class ThresholdResult:
 class DecisionView:
     """What the kubelet would do on one Summary under one Policy.
 
-    ``node_conditions`` are the conditions of the thresholds met on this pass; they ignore the
+    ``node_conditions`` are the conditions of the thresholds met on this pass. They ignore the
     pressure transition period, which would keep a condition set for a while after it clears.
     ``reclaim_signal`` is the signal an actionable threshold makes the kubelet reclaim for:
     memory signals first, then the first other one in signal order. ``engine`` is the engine's

@@ -1,8 +1,8 @@
 """Headroom: how much more usage a signal takes before image GC, each threshold and eviction.
 
-All amounts are in the signal's unit (bytes, inodes or pids) and assume the extra usage lowers
-the signal's available amount one for one while its capacity stays the same, which is what
-writing files or pulling images does to a filesystem.
+All amounts are in the signal's unit (bytes, inodes or pids). They assume that extra usage lowers
+the signal's available amount one for one while its capacity stays the same, as writing files or
+pulling images does to a filesystem.
 
 The kubelet's rules, restated (kubernetes pkg/kubelet/eviction/helpers.go and
 pkg/kubelet/images/image_gc_manager.go, 1.27-1.35):
@@ -87,8 +87,8 @@ class HeadroomInputs:
     """What headroom needs besides observations.
 
     ``reclaimable_bytes`` is, per filesystem signal, how many bytes node-level reclaim would free
-    on that signal's filesystem now; a signal missing from it has no reclaim step (memory, pids,
-    and nodefs on a node with a dedicated imagefs).
+    on that signal's filesystem now. A signal missing from it has no reclaim step, as for memory,
+    pids, and nodefs on a node with a dedicated imagefs.
     """
 
     thresholds: tuple[Threshold, ...]
@@ -197,9 +197,9 @@ def node_headroom(
     now: dt.datetime | None = None,
 ) -> list[SignalHeadroom]:
     """Compute headroom for each observed signal (or only ``signals``), in Signal order."""
-    wanted = set(signals) if signals is not None else set(observations)
+    selected = set(signals) if signals is not None else set(observations)
     result = []
     for signal in Signal:
-        if signal in wanted and signal in observations:
+        if signal in selected and signal in observations:
             result.append(signal_headroom(signal, observations[signal], inputs, trends.get(signal), now))
     return result

@@ -1,7 +1,7 @@
 """The daemon's history: one compact point per sample in a bounded ring, optionally in SQLite.
 
-A point keeps the observed amount and capacity of every signal and the node conditions, which is
-what trends, the HTML report and scenario export need; whole Summaries are not kept.
+A point contains the observed amount and capacity of every signal and the node conditions. Trends,
+the HTML report and scenario export need no more, so whole Summaries are not kept.
 """
 
 from __future__ import annotations

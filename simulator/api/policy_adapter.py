@@ -1,9 +1,9 @@
 """Re-load the live policy with a what-if override: a kubelet version, a preset and a config patch.
 
-The override applies to the KubeletConfiguration document the daemon loaded (or, when the
-daemon has none, to one rebuilt from the live Policy's fields), or to a preset's document,
-and the result is loaded again with ``simulator.policy.load.policy_from_kubelet_config``, so a
-patched policy gets the same defaults and validation as a configuration file.
+The override applies to the KubeletConfiguration document the daemon loaded, or to one rebuilt
+from the live Policy's fields when the daemon has none, or to a preset's document. The result is
+loaded again with ``simulator.policy.load.policy_from_kubelet_config``, so a patched policy gets
+the same defaults and validation as a configuration file.
 """
 
 from __future__ import annotations
@@ -118,11 +118,11 @@ def containerfs_thresholds(thresholds: tuple[Threshold, ...], layout: FsLayout) 
         if layout is FsLayout.DEDICATED_IMAGEFS
         else Signal.NODEFS_INODES_FREE,
     }
-    kept = [t for t in thresholds if t.signal not in source]
+    other_thresholds = [t for t in thresholds if t.signal not in source]
     copies = [
         dataclasses.replace(t, signal=target, text=f"{target.value}<{t.value}")
         for target, origin in source.items()
         for t in thresholds
         if t.signal is origin
     ]
-    return tuple(kept + copies)
+    return tuple(other_thresholds + copies)

@@ -1,8 +1,8 @@
 """What node-level reclaim would free per signal, from the sample's Reclaimer.
 
-The kubelet runs, per signal and filesystem layout, container GC and/or image GC before it
-evicts (``simulator.engine.eviction.reclaim_steps_for``); each step frees bytes on the
-filesystems ``simulator.engine.reclaim.freed_sections`` names.
+Before it evicts, the kubelet runs container GC, image GC or both, depending on the signal and
+the filesystem layout (``simulator.engine.eviction.reclaim_steps_for``). Each step frees bytes
+on the filesystems that ``simulator.engine.reclaim.freed_sections`` names.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def reclaimable_bytes(reclaimer: Any, layout: FsLayout, now: dt.datetime) -> dic
     return result
 
 
-def sample_reclaimable(given: Mapping[Signal, int] | None, reclaimer: Any, layout: FsLayout, now: dt.datetime) -> dict[Signal, int]:
+def sample_reclaimable(sample_bytes: Mapping[Signal, int] | None, reclaimer: Any, layout: FsLayout, now: dt.datetime) -> dict[Signal, int]:
     """Prefer the sample's own reclaimable bytes; otherwise compute them from its reclaimer."""
-    if given is not None:
-        return dict(given)
+    if sample_bytes is not None:
+        return dict(sample_bytes)
     return reclaimable_bytes(reclaimer, layout, now)

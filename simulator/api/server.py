@@ -42,7 +42,7 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tls-key", default="", metavar="FILE", help="PEM private key for --tls-cert")
     group.add_argument("--tls-client-ca", default="", metavar="FILE", help="PEM CA bundle; when set, TCP clients must present a certificate it signed")
     group.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024, help="largest request or response in bytes (default 4194304)")
-    group.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS", help="longest time one request may work (default 10)")
+    group.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS", help="maximum seconds one request may run (default 10)")
     group.add_argument("--api-workers", type=int, default=8, help="threads serving API requests (default 8)")
     group.add_argument("--metrics-listen", default="", metavar="HOST:PORT", help="serve Prometheus metrics on this address (off by default)")
     group.add_argument("--history", default="", metavar="FILE", help="keep the history in this SQLite file so trends survive restarts")
@@ -95,7 +95,7 @@ def _read(path: str, option: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as error:
-        raise InputError(f"{option}: cannot read {path!r}: {error.strerror}", field=option, value=path) from error
+        raise InputError(f"{option}: failed to read {path!r}: {error.strerror}", field=option, value=path) from error
 
 
 class ServerHandle:
@@ -199,5 +199,5 @@ def _add_tcp_port(server: grpc.Server, options: ServerOptions) -> int:
             raise InputError("--tls-client-ca needs --tls-cert and --tls-key", field="tls_client_ca", value=options.tls_client_ca)
         port = server.add_insecure_port(options.listen)
     if port == 0:
-        raise InputError(f"--listen: cannot bind {options.listen!r}", field="listen", value=options.listen)
+        raise InputError(f"--listen: failed to bind {options.listen!r}; check that the address is local and the port is free", field="listen", value=options.listen)
     return port

@@ -1,7 +1,7 @@
 """The evictsim.v1.WhatIfService implementation over a LiveState.
 
 Every handler reads the latest sample once and works on it alone, so a sample published during
-a request does not affect that request's answer. InputError becomes INVALID_ARGUMENT with its
+a request does not affect that request's result. InputError becomes INVALID_ARGUMENT with its
 message; any other exception is logged and becomes INTERNAL, and the server keeps serving.
 """
 
@@ -47,7 +47,7 @@ class ServicerOptions:
     """Limits the servicer enforces itself.
 
     ``max_message_bytes`` rejects larger requests with INVALID_ARGUMENT (gRPC's own limit is set
-    higher so the servicer sees them); ``request_timeout_s`` bounds the work of one request.
+    higher so the servicer receives them); ``request_timeout_s`` bounds the work of one request.
     """
 
     max_message_bytes: int = 4 * 1024 * 1024
@@ -100,7 +100,7 @@ class DeadlineError(Exception):
 
 
 class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
-    """Answers WhatIfService RPCs from the latest sample of ``live``."""
+    """Serves WhatIfService RPCs from the latest sample of ``live``."""
 
     def __init__(
         self,
@@ -226,12 +226,12 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
             response.signals.append(convert.headroom_message(entry))
         return response
 
-    def _trends(self, view: DecisionView, window_s: float, given: dict[Signal, float]) -> dict[Signal, Trend]:
+    def _trends(self, view: DecisionView, window_s: float, given_rates: dict[Signal, float]) -> dict[Signal, Trend]:
         points = self.live.history.window(window_s)
         trends: dict[Signal, Trend] = {}
         for signal, observation in view.observations.items():
-            if signal in given:
-                trends[signal] = given_trend(given[signal])
+            if signal in given_rates:
+                trends[signal] = given_trend(given_rates[signal])
                 continue
             series = [(p.time, float(p.signals[signal.value][0])) for p in points if signal.value in p.signals]
             trends[signal] = fit_trend(series, capacity=observation.capacity)

@@ -1,7 +1,7 @@
 """Request validation: JSON merge patches, JSON Pointers and the numeric fields of what-ifs.
 
 Every failure raises InputError whose ``field`` is the request field path and whose message
-names the bad value, so the servicer can answer INVALID_ARGUMENT with it.
+names the bad value, so the servicer can return INVALID_ARGUMENT with it.
 """
 
 from __future__ import annotations

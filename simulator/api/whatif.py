@@ -90,7 +90,7 @@ class WhatIfSpec:
     future: FutureSyncs = FutureSyncs()
 
 
-# Which Summary filesystems one named filesystem shares storage with, per layout.
+# The Summary filesystems that share storage with each named filesystem, per layout.
 _SHARED: dict[FsLayout, dict[str, tuple[str, ...]]] = {
     FsLayout.SINGLE: {name: ("fs", "image_fs", "container_fs") for name in ("nodefs", "imagefs", "containerfs")},
     FsLayout.DEDICATED_IMAGEFS: {
@@ -295,7 +295,7 @@ def _with_engine_pass(
 ) -> DecisionView:
     """Run the engine's eviction-manager pass on the what-if inputs to find reclaim and victims.
 
-    A fresh manager state sees every threshold for the first time, so a second pass ``elapsed_s``
+    In a fresh manager state every threshold is new, so a second pass ``elapsed_s``
     later lets soft thresholds whose grace period fits in it act. Both passes get the node stats
     stamped with their own time, so the second counts as a fresh sample.
     NOTE: both passes see the final usage, as if it had been reached at the first pass.
@@ -315,7 +315,7 @@ def _with_engine_pass(
 
 
 def _restamped(summary: Summary, when: dt.datetime) -> Summary:
-    """Return ``summary`` with its node stats timed ``when``, so the engine sees them as refreshed."""
+    """Return ``summary`` with its node stats timed ``when``, so the engine treats them as refreshed."""
     node = summary.node
 
     def stamp(stats: Any) -> Any:

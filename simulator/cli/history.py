@@ -47,7 +47,7 @@ def _read_config(path: str) -> dict[str, Any]:
     try:
         document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
-        raise InputError(f"--kubelet-config: cannot read {path!r}: {error}", field="--kubelet-config", value=path) from None
+        raise InputError(f"--kubelet-config: failed to read {path!r}: {error}", field="--kubelet-config", value=path) from None
     if not isinstance(document, dict):
         raise InputError(f"--kubelet-config: {path!r} is not a KubeletConfiguration mapping", field="--kubelet-config", value=path)
     return document

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             config = yaml.safe_load(Path(args.kubelet_config).read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as error:
-            raise InputError(f"--kubelet-config: cannot read {args.kubelet_config!r}: {error}", field="--kubelet-config") from None
+            raise InputError(f"--kubelet-config: failed to read {args.kubelet_config!r}: {error}", field="--kubelet-config") from None
     policy = load_policy(config, normalize_version(version or None), field="--kubelet-config")
     layout = parse_layout(args.layout) or parse_layout("single")
     page = render_report(points, policy, node_name=node_name, layout=layout)

@@ -1,7 +1,7 @@
 """The API's command-line clients: ``evictsim whatif``, ``headroom``, ``sweep`` and ``watch``.
 
 Each command talks to a running ``evictsim daemon`` over gRPC (``--server``, by default the
-daemon's Unix socket) and prints the answer as a table on a terminal or JSON/YAML with ``-o``.
+daemon's Unix socket) and prints the response as a table on a terminal or JSON/YAML with ``-o``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def open_stub(args: argparse.Namespace) -> Iterator[pb_grpc.WhatIfServiceStub]:
         if code == grpc.StatusCode.INVALID_ARGUMENT:
             raise InputError(details) from None
         if code == grpc.StatusCode.UNAVAILABLE:
-            raise ServerError(f"cannot reach the evictsim daemon at {args.server}: {details} (is `evictsim daemon` running?)") from None
+            raise ServerError(f"failed to reach the evictsim daemon at {args.server}: {details} (is `evictsim daemon` running?)") from None
         raise ServerError(f"{args.server}: {code.name}: {details}") from None
     finally:
         channel.close()
@@ -132,7 +132,7 @@ def build_what_if(args: argparse.Namespace) -> pb.WhatIf:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as error:
-            raise InputError(f"--add-pod: cannot read {path!r}: {error.strerror}", field="--add-pod", value=path) from None
+            raise InputError(f"--add-pod: failed to read {path!r}: {error.strerror}", field="--add-pod", value=path) from None
         message.pod_changes.add(kind=pb.PodChange.ADD, pod_json=text)
     if args.syncs:
         message.future.syncs = args.syncs

@@ -60,7 +60,7 @@ def test_whatif_bad_input_exits_2(api_server: ServerHandle, capsys: pytest.Captu
 def test_whatif_unreachable_server_exits_1(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     code = main(["whatif", "--server", f"unix://{tmp_path}/none.sock", "--timeout", "2"])
     assert code == 1
-    assert "cannot reach the evictsim daemon" in capsys.readouterr().err
+    assert "failed to reach the evictsim daemon" in capsys.readouterr().err
 
 
 def test_headroom_json(api_server: ServerHandle, capsys: pytest.CaptureFixture[str]) -> None:

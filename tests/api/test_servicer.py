@@ -25,7 +25,9 @@ from tests.api.conftest import SAMPLED_AT, load_summary, make_sample
 
 SUMMARY = load_summary()
 IMAGEFS = SUMMARY.node.image_fs
-assert IMAGEFS is not None and IMAGEFS.available_bytes is not None and IMAGEFS.capacity_bytes is not None
+assert IMAGEFS is not None
+assert IMAGEFS.available_bytes is not None
+assert IMAGEFS.capacity_bytes is not None
 # Kubernetes 1.35 default: imagefs.available<15% (pkg/kubelet/eviction/defaults_linux.go).
 IMAGEFS_HARD = threshold_quantity(ThresholdValue(percentage=round_to_float32(Fraction(15, 100))), IMAGEFS.capacity_bytes)
 # Bytes to write so that imagefs.available becomes exactly one byte below the threshold.
@@ -240,11 +242,11 @@ def test_no_sample_unavailable(tmp_path) -> None:  # type: ignore[no-untyped-def
 
 
 def test_concurrent_what_ifs_while_publishing(live: LiveState, stub: pb_grpc.WhatIfServiceStub) -> None:
-    """100 concurrent what-ifs see whole samples: each answer matches one of the published states.
+    """100 concurrent what-ifs each read one whole sample, never a mix of two.
 
-    The publisher alternates the imagefs available amount between two values; a what-if writing
-    TO_PRESSURE bytes is under DiskPressure on the first and clear on the second, and the
-    threshold each answer reports must be consistent with the availability it reports.
+    The publisher alternates the imagefs available amount between two values. A what-if writing
+    TO_PRESSURE bytes is under DiskPressure on the first and clear on the second, and each
+    response's condition must match the available amount that the same response reports.
     """
     stop = threading.Event()
 
@@ -261,14 +263,16 @@ def test_concurrent_what_ifs_while_publishing(live: LiveState, stub: pb_grpc.Wha
     publisher.start()
     try:
         with futures.ThreadPoolExecutor(max_workers=32) as pool:
-            answers = list(pool.map(lambda _: stub.Evaluate(imagefs_write(TO_PRESSURE)), range(100)))
+            responses = list(pool.map(lambda _: stub.Evaluate(imagefs_write(TO_PRESSURE)), range(100)))
     finally:
         stop.set()
         publisher.join()
-    assert len(answers) == 100
-    for answer in answers:
-        observed = next(o for o in answer.observations if o.signal == "imagefs.available")
+    assert len(responses) == 100
+    for response in responses:
+        observed = next(o for o in response.observations if o.signal == "imagefs.available")
         expected_pressure = observed.available < IMAGEFS_HARD
-        assert (list(answer.node_conditions) == ["DiskPressure"]) == expected_pressure
+        assert (list(response.node_conditions) == ["DiskPressure"]) == expected_pressure
         assert observed.available in (IMAGEFS.available_bytes - TO_PRESSURE, IMAGEFS.available_bytes + 10**9 - TO_PRESSURE)
-    assert live.read() is not None and live.read().sequence > 1
+    latest = live.read()
+    assert latest is not None
+    assert latest.sequence > 1

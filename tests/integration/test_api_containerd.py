@@ -1,7 +1,7 @@
 """The what-if API of ``evictsim daemon`` running against a real containerd.
 
-The daemon runs in a subprocess with its API on a Unix socket in a temporary directory; the
-test talks to it over a real gRPC channel. Expected values restate the kubelet (1.27-1.35): a
+The daemon runs in a subprocess with its API on a Unix socket in a temporary directory, and the
+tests call it over a real gRPC channel. Expected values restate the kubelet (1.27-1.35): a
 percentage threshold is int64(float64(capacity) * float64(float32(pct))) and is met only when
 available is strictly below it (pkg/kubelet/eviction/helpers.go, GetThresholdQuantity and
 thresholdsMet).
@@ -60,7 +60,7 @@ class ApiDaemon:
         return "\n".join(self.log_path.read_text().splitlines()[-20:])
 
     def connect(self, timeout_s: float = 60.0) -> pb_grpc.WhatIfServiceStub:
-        """Wait until the API answers GetSnapshot; return a stub on the channel."""
+        """Wait until GetSnapshot succeeds; return a stub on the channel."""
         deadline = time.monotonic() + timeout_s
         last_error = ""
         while time.monotonic() < deadline:
@@ -212,10 +212,10 @@ def test_concurrent_what_ifs_while_sampling(daemon: ApiDaemon) -> None:
     first = stub.GetSnapshot(pb.GetSnapshotRequest()).sequence
     request = pb.WhatIf(filesystem_deltas=[pb.FilesystemDelta(filesystem="imagefs", used_bytes=1024 * 1024)])
     with futures.ThreadPoolExecutor(max_workers=25) as pool:
-        answers = list(pool.map(lambda _: stub.Evaluate(request, timeout=20), range(100)))
-    assert len(answers) == 100
-    for answer in answers:
-        observed, threshold, met = imagefs(answer)
+        responses = list(pool.map(lambda _: stub.Evaluate(request, timeout=20), range(100)))
+    assert len(responses) == 100
+    for response in responses:
+        observed, threshold, met = imagefs(response)
         assert met == (observed < threshold)
     deadline = time.monotonic() + 10
     while stub.GetSnapshot(pb.GetSnapshotRequest()).sequence <= first and time.monotonic() < deadline:
