@@ -25,20 +25,29 @@ from fractions import Fraction
 from typing import Final
 
 __all__ = [
+    "DurationError",
     "Quantity",
     "QuantityError",
-    "DurationError",
-    "parse_go_duration",
-    "parse_go_duration_ns",
     "format_go_duration",
     "format_go_duration_ns",
+    "parse_go_duration",
+    "parse_go_duration_ns",
 ]
 
 # The regular expression apimachinery quotes in its format error.
 QUANTITY_PATTERN: Final = "^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 
 _DECIMAL_SUFFIXES: Final[dict[str, int]] = {
-    "n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18,
+    "n": -9,
+    "u": -6,
+    "m": -3,
+    "": 0,
+    "k": 3,
+    "M": 6,
+    "G": 9,
+    "T": 12,
+    "P": 15,
+    "E": 18,
 }
 _DECIMAL_SUFFIX_BY_EXPONENT: Final[dict[int, str]] = {e: s for s, e in _DECIMAL_SUFFIXES.items()}
 _BINARY_SUFFIXES: Final[dict[str, int]] = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
@@ -143,7 +152,7 @@ class Quantity:
     and hash by value only, so ``Quantity.parse("1Gi") == Quantity.parse("1073741824")``.
     """
 
-    __slots__ = ("_value", "_format", "_text")
+    __slots__ = ("_format", "_text", "_value")
 
     def __init__(self, value: Fraction | int, format: str = DECIMAL_SI, *, text: str | None = None) -> None:
         self._value = Fraction(value)
@@ -261,9 +270,10 @@ class Quantity:
         # Decimal: write the value as mantissa * 10**exponent with an integer mantissa free of
         # trailing zeros, then lower the exponent to a multiple of three.
         value = self._value
-        if value.denominator != (1 << _remove_factors(value.denominator, 2)[1]) * 5 ** _remove_factors(
-            value.denominator, 5
-        )[1]:
+        if (
+            value.denominator
+            != (1 << _remove_factors(value.denominator, 2)[1]) * 5 ** _remove_factors(value.denominator, 5)[1]
+        ):
             # Only parsing produces quantities here, and parsing leaves a terminating decimal.
             value = _round_away_from_zero(value, _NANO)
         numerator, denominator = value.numerator, value.denominator
@@ -359,7 +369,9 @@ def parse_go_duration_ns(text: str) -> int:
             raise invalid
 
         index = 0
-        while index < len(rest) and rest[index] != "." and not (rest[index].isascii() and rest[index].isdigit()):
+        while (
+            index < len(rest) and rest[index] != "." and not (rest[index].isascii() and rest[index].isdigit())
+        ):
             index += 1
         if index == 0:
             raise DurationError(f"time: missing unit in duration {quoted}")

@@ -121,17 +121,33 @@ def _table(document: dict[str, Any]) -> str:
     lines.append("")
     provenance = document["provenance"]
     settings = [
-        ["evictionMaxPodGracePeriod", document["evictionMaxPodGracePeriod"], provenance.get("evictionMaxPodGracePeriod")],
+        [
+            "evictionMaxPodGracePeriod",
+            document["evictionMaxPodGracePeriod"],
+            provenance.get("evictionMaxPodGracePeriod"),
+        ],
         [
             "evictionPressureTransitionPeriod",
             document["evictionPressureTransitionPeriod"],
             provenance.get("evictionPressureTransitionPeriod"),
         ],
-        ["imageGCHighThresholdPercent", document["imageGC"]["highThresholdPercent"], provenance.get("imageGCHighThresholdPercent")],
-        ["imageGCLowThresholdPercent", document["imageGC"]["lowThresholdPercent"], provenance.get("imageGCLowThresholdPercent")],
+        [
+            "imageGCHighThresholdPercent",
+            document["imageGC"]["highThresholdPercent"],
+            provenance.get("imageGCHighThresholdPercent"),
+        ],
+        [
+            "imageGCLowThresholdPercent",
+            document["imageGC"]["lowThresholdPercent"],
+            provenance.get("imageGCLowThresholdPercent"),
+        ],
         ["imageMinimumGCAge", document["imageGC"]["minimumGCAge"], provenance.get("imageMinimumGCAge")],
         ["imageMaximumGCAge", document["imageGC"]["maximumGCAge"], provenance.get("imageMaximumGCAge", "")],
-        ["enforceNodeAllocatable", ",".join(document["enforceNodeAllocatable"]), provenance.get("enforceNodeAllocatable")],
+        [
+            "enforceNodeAllocatable",
+            ",".join(document["enforceNodeAllocatable"]),
+            provenance.get("enforceNodeAllocatable"),
+        ],
         [
             "featureGates",
             ",".join(f"{k}={str(v).lower()}" for k, v in document["featureGates"].items()),
@@ -140,8 +156,10 @@ def _table(document: dict[str, Any]) -> str:
         ["rootDir", document["rootDir"], provenance.get("rootDir")],
         [
             "containerGC",
-            f"minAge={document['containerGC']['minimumAge']} maxPerPodContainer="
-            f"{document['containerGC']['maxPerPodContainer']} maxContainers={document['containerGC']['maxContainers']}",
+            (
+                f"minAge={document['containerGC']['minimumAge']} maxPerPodContainer="
+                f"{document['containerGC']['maxPerPodContainer']} maxContainers={document['containerGC']['maxContainers']}"
+            ),
             provenance.get("maximumDeadContainers"),
         ],
     ]

@@ -23,13 +23,13 @@ from simulator.errors import InputError
 from simulator.policy.grammar import ThresholdError, split_flag_map
 
 __all__ = [
-    "FlagSpec",
     "CONFIG_FLAGS",
     "FLAG_ONLY_FLAGS",
+    "FlagSpec",
     "ParsedFlags",
-    "tokenize_flags_text",
-    "read_flags_file",
     "parse_flags",
+    "read_flags_file",
+    "tokenize_flags_text",
 ]
 
 
@@ -183,12 +183,17 @@ def _parse_int32(text: str, flag: str, source: str) -> int:
         value = int(text, 0) if text.lower().startswith(("0x", "0o", "0b")) else int(text)
     except ValueError:
         raise InputError(
-            f"--{flag}: invalid value {text!r}: expected an integer", field=f"--{flag}", value=text, source=source
+            f"--{flag}: invalid value {text!r}: expected an integer",
+            field=f"--{flag}",
+            value=text,
+            source=source,
         ) from None
     if not -(2**31) <= value < 2**31:
         raise InputError(
             f"--{flag}: invalid value {text!r}: does not fit in a 32-bit integer",
-            field=f"--{flag}", value=text, source=source,
+            field=f"--{flag}",
+            value=text,
+            source=source,
         )
     return value
 
@@ -204,7 +209,9 @@ def _parse_feature_gates(text: str, flag: str, source: str) -> dict[str, bool]:
         if enabled is None:
             raise InputError(
                 f"--{flag}: invalid value {entry!r}: expected NAME=true or NAME=false pairs separated by commas",
-                field=f"--{flag}", value=entry, source=source,
+                field=f"--{flag}",
+                value=entry,
+                source=source,
             )
         gates[name.strip()] = enabled
     return gates
@@ -218,7 +225,10 @@ def _convert(spec: FlagSpec, name: str, text: str | None, source: str) -> object
         parsed = parse_go_bool(text)
         if parsed is None:
             raise InputError(
-                f"--{name}: invalid value {text!r}: expected true or false", field=f"--{name}", value=text, source=source
+                f"--{name}: invalid value {text!r}: expected true or false",
+                field=f"--{name}",
+                value=text,
+                source=source,
             )
         return parsed
     if text is None:

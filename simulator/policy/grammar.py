@@ -22,16 +22,16 @@ from simulator.quantity import DurationError, Quantity, QuantityError, parse_go_
 from simulator.signals import Signal
 
 __all__ = [
-    "ThresholdError",
     "NODE_ALLOCATABLE_ENFORCEMENT_KEY",
-    "parse_signal",
-    "parse_percentage",
-    "parse_threshold_statement",
-    "parse_threshold_statements",
+    "ThresholdError",
+    "add_allocatable_thresholds",
     "parse_grace_periods",
     "parse_minimum_reclaims",
-    "add_allocatable_thresholds",
+    "parse_percentage",
+    "parse_signal",
     "parse_threshold_config",
+    "parse_threshold_statement",
+    "parse_threshold_statements",
     "split_flag_map",
 ]
 
@@ -80,7 +80,9 @@ def parse_threshold_statement(name: str, text: str, *, field: str) -> Threshold 
     if not isinstance(text, str):
         raise ThresholdError(
             f"invalid value {text!r} for {name}: expected a string such as 100Mi or 10%",
-            field=field, key=name, value=str(text),
+            field=field,
+            key=name,
+            value=str(text),
         )
     if text.endswith("%"):
         if text in ("0%", "100%"):
@@ -90,21 +92,32 @@ def parse_threshold_statement(name: str, text: str, *, field: str) -> Threshold 
         except ValueError as error:
             raise ThresholdError(
                 f"invalid value {text!r}: {error}; expected a percentage such as 10% or 7.5%",
-                field=field, key=name, value=text,
+                field=field,
+                key=name,
+                value=text,
             ) from error
         if math.isnan(percentage):
             # NOTE: the kubelet accepts a NaN percentage and then compares against an undefined
             # integer conversion, so evictsim rejects it instead of guessing the platform result.
             raise ThresholdError(
-                f"eviction percentage threshold {name} is not a number: {text}", field=field, key=name, value=text
+                f"eviction percentage threshold {name} is not a number: {text}",
+                field=field,
+                key=name,
+                value=text,
             )
         if percentage < 0:
             raise ThresholdError(
-                f"eviction percentage threshold {name} must be >= 0%: {text}", field=field, key=name, value=text
+                f"eviction percentage threshold {name} must be >= 0%: {text}",
+                field=field,
+                key=name,
+                value=text,
             )
         if percentage > 1:
             raise ThresholdError(
-                f"eviction percentage threshold {name} must be <= 100%: {text}", field=field, key=name, value=text
+                f"eviction percentage threshold {name} must be <= 100%: {text}",
+                field=field,
+                key=name,
+                value=text,
             )
         return Threshold(signal, ThresholdValue(percentage=percentage), text=f"{name}<{text}")
 
@@ -113,7 +126,9 @@ def parse_threshold_statement(name: str, text: str, *, field: str) -> Threshold 
     except QuantityError as error:
         raise ThresholdError(
             f"invalid value {text!r}: {error}; expected a quantity such as 100Mi or 1.5Gi, or a percentage such as 10%",
-            field=field, key=name, value=text,
+            field=field,
+            key=name,
+            value=text,
         ) from error
     if quantity.sign() <= 0:
         raise ThresholdError(
@@ -132,7 +147,9 @@ def parse_threshold_statements(statements: Mapping[str, str] | None, *, field: s
     return results
 
 
-def parse_grace_periods(statements: Mapping[str, str] | None, *, field: str = "evictionSoftGracePeriod") -> dict[Signal, float]:
+def parse_grace_periods(
+    statements: Mapping[str, str] | None, *, field: str = "evictionSoftGracePeriod"
+) -> dict[Signal, float]:
     """Parse evictionSoftGracePeriod into seconds per signal (Go durations, zero allowed, negative not)."""
     results: dict[Signal, float] = {}
     for name, text in (statements or {}).items():
@@ -141,12 +158,17 @@ def parse_grace_periods(statements: Mapping[str, str] | None, *, field: str = "e
             nanoseconds = parse_go_duration_ns(text)
         except DurationError as error:
             raise ThresholdError(
-                f"{error} (expected a Go duration such as 30s, 1m30s or 2h)", field=field, key=name, value=str(text)
+                f"{error} (expected a Go duration such as 30s, 1m30s or 2h)",
+                field=field,
+                key=name,
+                value=str(text),
             ) from error
         if nanoseconds < 0:
             raise ThresholdError(
                 f"invalid eviction grace period specified: {text}, must be a positive value",
-                field=field, key=name, value=text,
+                field=field,
+                key=name,
+                value=text,
             )
         results[signal] = nanoseconds / 1e9
     return results
@@ -162,7 +184,9 @@ def parse_minimum_reclaims(
         if not isinstance(text, str):
             raise ThresholdError(
                 f"invalid value {text!r} for {name}: expected a string such as 500Mi or 5%",
-                field=field, key=name, value=str(text),
+                field=field,
+                key=name,
+                value=str(text),
             )
         if text.endswith("%"):
             try:
@@ -172,7 +196,9 @@ def parse_minimum_reclaims(
             if percentage <= 0:
                 raise ThresholdError(
                     f"eviction percentage minimum reclaim {name} must be positive: {text}",
-                    field=field, key=name, value=text,
+                    field=field,
+                    key=name,
+                    value=text,
                 )
             results[signal] = ThresholdValue(percentage=percentage)
             continue
@@ -181,7 +207,9 @@ def parse_minimum_reclaims(
         except QuantityError as error:
             raise ThresholdError(
                 f"invalid value {text!r}: {error}; expected a quantity such as 500Mi or a percentage such as 5%",
-                field=field, key=name, value=text,
+                field=field,
+                key=name,
+                value=text,
             ) from error
         if quantity.sign() < 0:
             raise ThresholdError(
@@ -267,7 +295,8 @@ def split_flag_map(text: str, separator: str, *, flag: str) -> dict[str, str]:
         if not found:
             raise ThresholdError(
                 f"invalid entry {entry!r} in --{flag}: expected KEY{separator}VALUE pairs separated by commas",
-                field=f"--{flag}", value=entry,
+                field=f"--{flag}",
+                value=entry,
             )
         results[key.strip()] = value.strip()
     return results

@@ -37,13 +37,13 @@ __all__ = [
     "KIND",
     "MODELLED_FIELDS",
     "ConfigDocument",
+    "check_type_meta",
+    "merge_patch",
     "parse_document_text",
     "read_config_file",
     "read_configz_file",
     "read_dropin_directory",
-    "merge_patch",
     "validate_field_types",
-    "check_type_meta",
 ]
 
 API_VERSION: Final = "kubelet.config.k8s.io/v1beta1"
@@ -97,7 +97,11 @@ _EXPECTED: Final[dict[str, str]] = {
     "featureGates": "a map of feature gate name to true or false",
 }
 
-_INT32_FIELDS: Final = ("evictionMaxPodGracePeriod", "imageGCHighThresholdPercent", "imageGCLowThresholdPercent")
+_INT32_FIELDS: Final = (
+    "evictionMaxPodGracePeriod",
+    "imageGCHighThresholdPercent",
+    "imageGCLowThresholdPercent",
+)
 
 
 @dataclass
@@ -175,10 +179,14 @@ def check_type_meta(data: dict[str, Any], source: str, *, required: bool) -> Non
     if api_version != API_VERSION:
         raise InputError(
             f"apiVersion: invalid value {api_version!r}: expected {API_VERSION!r}",
-            field="apiVersion", value=api_version, source=source,
+            field="apiVersion",
+            value=api_version,
+            source=source,
         )
     if kind != KIND:
-        raise InputError(f"kind: invalid value {kind!r}: expected {KIND!r}", field="kind", value=kind, source=source)
+        raise InputError(
+            f"kind: invalid value {kind!r}: expected {KIND!r}", field="kind", value=kind, source=source
+        )
 
 
 def validate_field_types(data: dict[str, Any], source: str, lines: dict[str, int] | None = None) -> None:
@@ -199,7 +207,9 @@ def validate_field_types(data: dict[str, Any], source: str, lines: dict[str, int
         line = lines.get(location, lines.get(top))
         raise InputError(
             f"{location}: invalid value {json.dumps(value, default=str)}: expected {expected}",
-            field=location, value=value, source=f"{source}:{line}" if line else source,
+            field=location,
+            value=value,
+            source=f"{source}:{line}" if line else source,
         ) from None
     for name in _INT32_FIELDS:
         value = data.get(name)
@@ -207,15 +217,15 @@ def validate_field_types(data: dict[str, Any], source: str, lines: dict[str, int
             line = lines.get(name)
             raise InputError(
                 f"{name}: invalid value {value}: does not fit in a 32-bit integer",
-                field=name, value=value, source=f"{source}:{line}" if line else source,
+                field=name,
+                value=value,
+                source=f"{source}:{line}" if line else source,
             )
 
 
 def _as_mapping(value: Any, source: str, expected: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise InputError(
-            f"invalid document: expected {expected}, got {type(value).__name__}", source=source
-        )
+        raise InputError(f"invalid document: expected {expected}, got {type(value).__name__}", source=source)
     return value
 
 
@@ -244,7 +254,8 @@ def read_configz_file(path: str | os.PathLike[str]) -> ConfigDocument:
         raise InputError(
             'kubeletconfig: missing: expected the /configz object {"kubeletconfig": {...}} '
             "(kubectl get --raw /api/v1/nodes/NODE/proxy/configz)",
-            field="kubeletconfig", source=source,
+            field="kubeletconfig",
+            source=source,
         )
     data = _as_mapping(outer["kubeletconfig"], source, "kubeletconfig to be a mapping")
     inner_lines = {

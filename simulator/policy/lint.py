@@ -27,7 +27,7 @@ from simulator.signals import (
     Signal,
 )
 
-__all__ = ["Finding", "FINDING_IDS", "lint_policy"]
+__all__ = ["FINDING_IDS", "Finding", "lint_policy"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,13 @@ class Finding:
     fix: str
 
     def as_dict(self) -> dict[str, str]:
-        return {"id": self.id, "name": self.name, "severity": self.severity, "message": self.message, "fix": self.fix}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "severity": self.severity,
+            "message": self.message,
+            "fix": self.fix,
+        }
 
 
 # Stable ids; never renumber, only append.

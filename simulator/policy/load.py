@@ -26,7 +26,13 @@ from typing import Any
 from simulator.errors import InputError
 from simulator.policy import defaults as kubelet_defaults
 from simulator.policy.fields import FIELD_SINCE, is_known_field
-from simulator.policy.flags import CONFIG_FLAGS, ParsedFlags, parse_flags, read_flags_file, tokenize_flags_text
+from simulator.policy.flags import (
+    CONFIG_FLAGS,
+    ParsedFlags,
+    parse_flags,
+    read_flags_file,
+    tokenize_flags_text,
+)
 from simulator.policy.grammar import ThresholdError, parse_threshold_config
 from simulator.policy.kubeletconfig import (
     MODELLED_FIELDS,
@@ -55,18 +61,25 @@ from simulator.quantity import DurationError, Quantity, QuantityError, parse_go_
 
 __all__ = [
     "PolicyInputs",
+    "add_policy_arguments",
     "build_policy",
     "default_policy",
-    "add_policy_arguments",
+    "kubelet_version_from_node_file",
     "policy_from_args",
     "policy_from_kubelet_config",
-    "kubelet_version_from_node_file",
 ]
 
 _THRESHOLD_MAPS = ("evictionHard", "evictionSoft", "evictionSoftGracePeriod", "evictionMinimumReclaim")
 _MAP_FIELDS = (*_THRESHOLD_MAPS, "kubeReserved", "systemReserved", "featureGates")
 _ENFORCEMENT_KEYS = frozenset(
-    {"pods", "system-reserved", "kube-reserved", "system-reserved-compressible", "kube-reserved-compressible", "none"}
+    {
+        "pods",
+        "system-reserved",
+        "kube-reserved",
+        "system-reserved-compressible",
+        "kube-reserved-compressible",
+        "none",
+    }
 )
 
 
@@ -117,6 +130,7 @@ class _Builder:
 
 # defaulting
 
+
 def _apply_v1beta1_defaults(builder: _Builder, document_source: str | None) -> None:
     """Fill absent fields like SetDefaults_KubeletConfiguration (pkg/kubelet/apis/config/v1beta1/defaults.go).
 
@@ -166,7 +180,9 @@ def _apply_eviction_hard_default(builder: _Builder, document: ConfigDocument) ->
     default_map = kubelet_defaults.default_eviction_hard(builder.version)
     label = builder.default_label()
     if builder.config.get("evictionHard") is None:
-        builder.set_field("evictionHard", dict(default_map), f"{label} (evictionHard absent from {document.source})")
+        builder.set_field(
+            "evictionHard", dict(default_map), f"{label} (evictionHard absent from {document.source})"
+        )
         return
     if builder.config.get("mergeDefaultEvictionSettings"):
         for key, value in default_map.items():
@@ -182,11 +198,14 @@ def _duration_ns(value: Any, name: str, builder: _Builder) -> int:
         where = builder.provenance.get(name, "input")
         raise InputError(
             f"{name}: invalid value {value!r}: {error}; expected a Go duration such as 5m0s",
-            field=name, value=value, source=where,
+            field=name,
+            value=value,
+            source=where,
         ) from error
 
 
 # layers
+
 
 def _base_defaults(builder: _Builder) -> None:
     """Start from the kubelet's own defaults, as if it were started with flags only."""
@@ -324,6 +343,7 @@ def _parse_flags_inputs(inputs: PolicyInputs) -> ParsedFlags | None:
 
 # validation and assembly
 
+
 def _feature_gates(builder: _Builder) -> dict[str, bool]:
     """Combine the version's gate defaults with the configured gates; warn about the others."""
     gates = default_feature_gates(builder.version)
@@ -346,7 +366,9 @@ def _feature_gates(builder: _Builder) -> dict[str, bool]:
             raise InputError(
                 f"featureGates.{gate}: invalid value {str(enabled).lower()}: the gate is GA and locked to "
                 f"{str(gates[gate]).lower()} in kubelet {builder.version}; remove it",
-                field=f"featureGates.{gate}", value=enabled, source=origin,
+                field=f"featureGates.{gate}",
+                value=enabled,
+                source=origin,
             )
         gates[gate] = enabled
     if unmodelled:
@@ -370,19 +392,25 @@ def _validate_image_gc(builder: _Builder, gates: Mapping[str, bool]) -> ImageGCP
         raise InputError(
             f"invalid configuration: imageGCHighThresholdPercent (--image-gc-high-threshold) {high} must be "
             "between 0 and 100, inclusive",
-            field="imageGCHighThresholdPercent", value=high, source=_origin(builder, "imageGCHighThresholdPercent"),
+            field="imageGCHighThresholdPercent",
+            value=high,
+            source=_origin(builder, "imageGCHighThresholdPercent"),
         )
     if not 0 <= low <= 100:
         raise InputError(
             f"invalid configuration: imageGCLowThresholdPercent (--image-gc-low-threshold) {low} must be "
             "between 0 and 100, inclusive",
-            field="imageGCLowThresholdPercent", value=low, source=_origin(builder, "imageGCLowThresholdPercent"),
+            field="imageGCLowThresholdPercent",
+            value=low,
+            source=_origin(builder, "imageGCLowThresholdPercent"),
         )
     if low >= high:
         raise InputError(
             f"invalid configuration: imageGCLowThresholdPercent (--image-gc-low-threshold) {low} must be less "
             f"than imageGCHighThresholdPercent (--image-gc-high-threshold) {high}",
-            field="imageGCLowThresholdPercent", value=low, source=_origin(builder, "imageGCLowThresholdPercent"),
+            field="imageGCLowThresholdPercent",
+            value=low,
+            source=_origin(builder, "imageGCLowThresholdPercent"),
         )
 
     minimum_ns = _duration_ns(config["imageMinimumGCAge"], "imageMinimumGCAge", builder)
@@ -392,23 +420,31 @@ def _validate_image_gc(builder: _Builder, gates: Mapping[str, bool]) -> ImageGCP
         raise InputError(
             "invalid configuration: ImageMaximumGCAge feature gate is required for Kubelet configuration "
             f"option imageMaximumGCAge (set to {maximum_text}); enable the gate or remove the field",
-            field="imageMaximumGCAge", value=maximum_text, source=_origin(builder, "imageMaximumGCAge"),
+            field="imageMaximumGCAge",
+            value=maximum_text,
+            source=_origin(builder, "imageMaximumGCAge"),
         )
     if minimum_ns < 0:
         raise InputError(
             f"invalid configuration: imageMinimumGCAge {config['imageMinimumGCAge']} must not be negative",
-            field="imageMinimumGCAge", value=config["imageMinimumGCAge"], source=_origin(builder, "imageMinimumGCAge"),
+            field="imageMinimumGCAge",
+            value=config["imageMinimumGCAge"],
+            source=_origin(builder, "imageMinimumGCAge"),
         )
     if maximum_ns < 0:
         raise InputError(
             f"invalid configuration: imageMaximumGCAge {maximum_text} must not be negative",
-            field="imageMaximumGCAge", value=maximum_text, source=_origin(builder, "imageMaximumGCAge"),
+            field="imageMaximumGCAge",
+            value=maximum_text,
+            source=_origin(builder, "imageMaximumGCAge"),
         )
     if maximum_ns > 0 and maximum_ns <= minimum_ns:
         raise InputError(
             f"invalid configuration: imageMaximumGCAge {maximum_text} must be greater than imageMinimumGCAge "
             f"{config['imageMinimumGCAge']}",
-            field="imageMaximumGCAge", value=maximum_text, source=_origin(builder, "imageMaximumGCAge"),
+            field="imageMaximumGCAge",
+            value=maximum_text,
+            source=_origin(builder, "imageMaximumGCAge"),
         )
     return ImageGCPolicy(
         high_threshold_percent=high,
@@ -426,13 +462,17 @@ def _validate_enforcement(builder: _Builder) -> tuple[str, ...]:
             raise InputError(
                 f"invalid configuration: option {key!r} specified for enforceNodeAllocatable "
                 f"(--enforce-node-allocatable); valid options are {sorted(_ENFORCEMENT_KEYS)}",
-                field="enforceNodeAllocatable", value=key, source=origin,
+                field="enforceNodeAllocatable",
+                value=key,
+                source=origin,
             )
     if "none" in keys and len(keys) > 1:
         raise InputError(
             "invalid configuration: enforceNodeAllocatable (--enforce-node-allocatable) may not contain "
             "additional enforcements when 'none' is specified",
-            field="enforceNodeAllocatable", value=list(keys), source=origin,
+            field="enforceNodeAllocatable",
+            value=list(keys),
+            source=origin,
         )
     return keys
 
@@ -445,7 +485,9 @@ def _reserved(builder: _Builder, name: str) -> dict[str, Quantity]:
         except QuantityError as error:
             raise InputError(
                 f"{name}.{resource}: invalid value {text!r}: {error}",
-                field=f"{name}.{resource}", value=text, source=builder.provenance.get(f"{name}.{resource}", "input"),
+                field=f"{name}.{resource}",
+                value=text,
+                source=builder.provenance.get(f"{name}.{resource}", "input"),
             ) from error
     return result
 
@@ -454,12 +496,15 @@ def _container_gc(builder: _Builder) -> ContainerGCPolicy:
     values = builder.flag_values
     minimum_age_ns = 0
     if "minimumContainerTTLDuration" in values:
-        minimum_age_ns = _duration_ns(values["minimumContainerTTLDuration"], "minimumContainerTTLDuration", builder)
+        minimum_age_ns = _duration_ns(
+            values["minimumContainerTTLDuration"], "minimumContainerTTLDuration", builder
+        )
         if minimum_age_ns < 0:
             raise InputError(
                 f"invalid minimum garbage collection age: {values['minimumContainerTTLDuration']}; "
                 "--minimum-container-ttl-duration must not be negative",
-                field="--minimum-container-ttl-duration", source=_origin(builder, "minimumContainerTTLDuration"),
+                field="--minimum-container-ttl-duration",
+                source=_origin(builder, "minimumContainerTTLDuration"),
             )
     return ContainerGCPolicy(
         minimum_age_s=minimum_age_ns / 1e9,
@@ -479,7 +524,9 @@ def _reject_signals_newer_than_version(builder: _Builder) -> None:
                 raise InputError(
                     f"{path}: unsupported eviction signal {key}: kubelet {builder.version} has no containerfs "
                     f"signals (they exist from {CONTAINERFS_SIGNALS_SINCE}); remove the entry",
-                    field=path, value=key, source=builder.provenance.get(path, "input"),
+                    field=path,
+                    value=key,
+                    source=builder.provenance.get(path, "input"),
                 )
 
 
@@ -512,7 +559,9 @@ def _assemble(builder: _Builder) -> Policy:
     enforcement = _validate_enforcement(builder)
     thresholds = _thresholds(builder, enforcement)
     config = builder.config
-    transition_ns = _duration_ns(config["evictionPressureTransitionPeriod"], "evictionPressureTransitionPeriod", builder)
+    transition_ns = _duration_ns(
+        config["evictionPressureTransitionPeriod"], "evictionPressureTransitionPeriod", builder
+    )
     for path in list(builder.provenance):
         if path.startswith("featureGates.") and path.split(".", 1)[1] not in gates:
             del builder.provenance[path]
@@ -550,11 +599,22 @@ def _apply_configz(builder: _Builder, document: ConfigDocument) -> None:
     """Use /configz values as they are; absent fields are Go zero values, not defaults."""
     fields = _filter_fields(document, builder, "/configz")
     zero_values: dict[str, Any] = {
-        "evictionHard": {}, "evictionSoft": {}, "evictionSoftGracePeriod": {}, "evictionMinimumReclaim": {},
-        "evictionMaxPodGracePeriod": 0, "evictionPressureTransitionPeriod": "0s",
-        "imageGCHighThresholdPercent": 0, "imageGCLowThresholdPercent": 0, "imageMinimumGCAge": "0s",
-        "imageMaximumGCAge": "0s", "enforceNodeAllocatable": [], "kubeReserved": {}, "systemReserved": {},
-        "localStorageCapacityIsolation": False, "kernelMemcgNotification": False, "featureGates": {},
+        "evictionHard": {},
+        "evictionSoft": {},
+        "evictionSoftGracePeriod": {},
+        "evictionMinimumReclaim": {},
+        "evictionMaxPodGracePeriod": 0,
+        "evictionPressureTransitionPeriod": "0s",
+        "imageGCHighThresholdPercent": 0,
+        "imageGCLowThresholdPercent": 0,
+        "imageMinimumGCAge": "0s",
+        "imageMaximumGCAge": "0s",
+        "enforceNodeAllocatable": [],
+        "kubeReserved": {},
+        "systemReserved": {},
+        "localStorageCapacityIsolation": False,
+        "kernelMemcgNotification": False,
+        "featureGates": {},
         "mergeDefaultEvictionSettings": False,
     }
     for name, zero in zero_values.items():
@@ -684,7 +744,8 @@ def kubelet_version_from_node_file(path: str) -> str:
         if len(items) != 1:
             raise InputError(
                 f"items: expected exactly one Node, got {len(items)}; save one node with kubectl get node NAME",
-                field="items", source=path,
+                field="items",
+                source=path,
             )
         value = items[0]
     version = None
@@ -693,7 +754,8 @@ def kubelet_version_from_node_file(path: str) -> str:
     if not isinstance(version, str) or not version:
         raise InputError(
             "status.nodeInfo.kubeletVersion: missing: expected a Node object from kubectl get node NAME -o yaml",
-            field="status.nodeInfo.kubeletVersion", source=path,
+            field="status.nodeInfo.kubeletVersion",
+            source=path,
         )
     return version
 
@@ -705,12 +767,19 @@ def default_policy(version: str | None = None) -> Policy:
 
 # command line
 
+
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the policy input options shared by ``policy show``, ``evaluate``, ``gc`` and ``daemon``."""
-    group = parser.add_argument_group("kubelet policy (default: the kubelet's defaults for --kubelet-version)")
-    group.add_argument("--kubelet-config", metavar="FILE", help="KubeletConfiguration file (YAML or JSON), as --config")
+    group = parser.add_argument_group(
+        "kubelet policy (default: the kubelet's defaults for --kubelet-version)"
+    )
     group.add_argument(
-        "--config-dir", metavar="DIR", help="drop-in directory of *.conf files merged over the config, as --config-dir"
+        "--kubelet-config", metavar="FILE", help="KubeletConfiguration file (YAML or JSON), as --config"
+    )
+    group.add_argument(
+        "--config-dir",
+        metavar="DIR",
+        help="drop-in directory of *.conf files merged over the config, as --config-dir",
     )
     group.add_argument("--configz", metavar="FILE", help="JSON saved from /api/v1/nodes/NODE/proxy/configz")
     group.add_argument(
@@ -719,9 +788,13 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
         help='kubelet flags as one string; write it after "=", e.g. --flags="--eviction-hard=memory.available<500Mi"',
     )
     group.add_argument(
-        "--flags-file", metavar="FILE", help="file with kubelet flags: /etc/default/kubelet, /proc/PID/cmdline, ..."
+        "--flags-file",
+        metavar="FILE",
+        help="file with kubelet flags: /etc/default/kubelet, /proc/PID/cmdline, ...",
     )
-    group.add_argument("--preset", metavar="NAME", help="a named preset from policies/ (see 'evictsim policy presets')")
+    group.add_argument(
+        "--preset", metavar="NAME", help="a named preset from policies/ (see 'evictsim policy presets')"
+    )
     group.add_argument(
         "--kubelet-version",
         metavar="VERSION",

@@ -18,15 +18,15 @@ from simulator.quantity import Quantity, format_go_duration
 from simulator.signals import COUNT_SIGNALS, Signal
 
 __all__ = [
-    "ThresholdValue",
-    "Threshold",
-    "ImageGCPolicy",
     "ContainerGCPolicy",
+    "ImageGCPolicy",
     "Policy",
-    "threshold_quantity",
-    "round_to_float32",
-    "parse_go_float32",
+    "Threshold",
+    "ThresholdValue",
     "format_percentage",
+    "parse_go_float32",
+    "round_to_float32",
+    "threshold_quantity",
 ]
 
 _FLOAT32_MAX_EXPONENT: Final = 127
@@ -34,14 +34,13 @@ _FLOAT32_MIN_NORMAL_EXPONENT: Final = -126
 _FLOAT32_MANTISSA_BITS: Final = 23
 
 
-def round_to_float32(value: Fraction | float | int) -> float:
+def round_to_float32(value: Fraction | float) -> float:
     """Round an exact value to the nearest float32 (ties to even) and return it as a Python float.
 
     Overflow returns ``±inf``, as IEEE 754 single precision does.
     """
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return value
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return value
     exact = Fraction(value)
     if exact == 0:
         return 0.0
@@ -62,7 +61,9 @@ def round_to_float32(value: Fraction | float | int) -> float:
 
 
 _GO_DECIMAL_FLOAT: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_GO_HEX_FLOAT: Final = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+(?:\.[0-9a-fA-F]*)?|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+")
+_GO_HEX_FLOAT: Final = re.compile(
+    r"[+-]?0[xX](?:[0-9a-fA-F]+(?:\.[0-9a-fA-F]*)?|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+"
+)
 _GO_SPECIAL_FLOAT: Final = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
 
 
@@ -102,7 +103,7 @@ def _has_valid_underscores(text: str) -> bool:
 
 def format_percentage(percentage: float) -> str:
     """Format a float32 fraction of 1 as the shortest percentage that parses back to it (``10%``)."""
-    for decimals in range(0, 12):
+    for decimals in range(12):
         text = f"{percentage * 100:.{decimals}f}"
         if "." in text:
             text = text.rstrip("0").rstrip(".")

@@ -26,10 +26,12 @@ from simulator.policy.kubeletconfig import (
     validate_field_types,
 )
 
-__all__ = ["Preset", "PRESETS_DIRECTORY", "preset_names", "load_preset", "preset_config"]
+__all__ = ["PRESETS_DIRECTORY", "Preset", "load_preset", "preset_config", "preset_names"]
 
 # policies/ at the repository root; EVICTSIM_POLICIES_DIR overrides it for installed copies.
-PRESETS_DIRECTORY = Path(os.environ.get("EVICTSIM_POLICIES_DIR", Path(__file__).resolve().parents[2] / "policies"))
+PRESETS_DIRECTORY = Path(
+    os.environ.get("EVICTSIM_POLICIES_DIR", Path(__file__).resolve().parents[2] / "policies")
+)
 
 _REQUIRED_KEYS = ("name", "description", "kubeletVersion", "source")
 
@@ -86,11 +88,15 @@ def load_preset(name: str, directory: Path | None = None) -> Preset:
     configuration: Any = value.get("kubeletConfiguration")
     if configuration is not None:
         if not isinstance(configuration, dict):
-            raise InputError("kubeletConfiguration: expected a mapping", field="kubeletConfiguration", source=source)
+            raise InputError(
+                "kubeletConfiguration: expected a mapping", field="kubeletConfiguration", source=source
+            )
         data = {"apiVersion": API_VERSION, "kind": KIND, **configuration}
         validate_field_types(data, source)
         document_lines = {
-            key.split(".", 1)[1]: line for key, line in lines.items() if key.startswith("kubeletConfiguration.")
+            key.split(".", 1)[1]: line
+            for key, line in lines.items()
+            if key.startswith("kubeletConfiguration.")
         }
         document = ConfigDocument(data=data, source=source, lines=document_lines)
     flags = value.get("flags")
@@ -131,7 +137,9 @@ def preset_config(name: str, version: str | None = None) -> dict[str, Any]:
 
     del version
     preset = load_preset(name)
-    document: dict[str, Any] = dict(preset.document.data) if preset.document else {"apiVersion": API_VERSION, "kind": KIND}
+    document: dict[str, Any] = (
+        dict(preset.document.data) if preset.document else {"apiVersion": API_VERSION, "kind": KIND}
+    )
     if preset.flags:
         parsed = parse_flags(tokenize_flags_text(preset.flags), source=f"preset {preset.name}")
         config_fields = {spec.field for spec in CONFIG_FLAGS.values()}

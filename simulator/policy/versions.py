@@ -20,21 +20,21 @@ from typing import Final
 from simulator.errors import UnsupportedVersionError
 
 __all__ = [
-    "SUPPORTED_VERSIONS",
-    "NEWEST_VERSION",
-    "FeatureGateSpec",
+    "CONFIG_DIR_SINCE",
+    "CONFIG_DIR_WITHOUT_ENV_SINCE",
+    "CONTAINERFS_SIGNALS_SINCE",
     "FEATURE_GATES",
-    "normalize_version",
-    "version_tuple",
+    "IMAGEFS_INODES_DEFAULT_SINCE",
+    "MERGE_DEFAULT_EVICTION_SETTINGS_SINCE",
+    "NEWEST_VERSION",
+    "SUPPORTED_VERSIONS",
+    "FeatureGateSpec",
     "at_least",
     "default_feature_gates",
     "known_feature_gate",
     "locked_feature_gate",
-    "MERGE_DEFAULT_EVICTION_SETTINGS_SINCE",
-    "IMAGEFS_INODES_DEFAULT_SINCE",
-    "CONTAINERFS_SIGNALS_SINCE",
-    "CONFIG_DIR_SINCE",
-    "CONFIG_DIR_WITHOUT_ENV_SINCE",
+    "normalize_version",
+    "version_tuple",
 ]
 
 SUPPORTED_VERSIONS: Final[tuple[str, ...]] = tuple(f"1.{minor}" for minor in range(27, 36))

@@ -17,7 +17,11 @@ DATA = REPO / "tests" / "data"
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "simulator", "policy", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -33,10 +37,15 @@ def test_show_defaults_json() -> None:
 
 
 def test_show_config_file_yaml() -> None:
-    result = run("show", "--kubelet-config", str(DATA / "policy" / "partial-eviction-hard.yaml"), "-o", "yaml")
+    result = run(
+        "show", "--kubelet-config", str(DATA / "policy" / "partial-eviction-hard.yaml"), "-o", "yaml"
+    )
     assert result.returncode == 0, result.stderr
     document = yaml.safe_load(result.stdout)
-    assert [t["signal"] for t in document["thresholds"]] == ["memory.available", "allocatableMemory.available"]
+    assert [t["signal"] for t in document["thresholds"]] == [
+        "memory.available",
+        "allocatableMemory.available",
+    ]
     assert document["thresholds"][0]["source"].endswith("partial-eviction-hard.yaml:4")
     assert "EVS001" in {f["id"] for f in document["findings"]}
 
@@ -65,13 +74,25 @@ def test_presets_listing() -> None:
 
 
 BAD = [
-    ("bad-quantity", ["--kubelet-config", "policy/bad-quantity.yaml"], "evictionHard.memory.available: invalid value '12 GB'"),
-    ("low-above-high", ["--kubelet-config", "policy/low-above-high.yaml"], "75 must be less than imageGCHighThresholdPercent"),
+    (
+        "bad-quantity",
+        ["--kubelet-config", "policy/bad-quantity.yaml"],
+        "evictionHard.memory.available: invalid value '12 GB'",
+    ),
+    (
+        "low-above-high",
+        ["--kubelet-config", "policy/low-above-high.yaml"],
+        "75 must be less than imageGCHighThresholdPercent",
+    ),
     ("malformed", ["--kubelet-config", "policy/malformed.yaml"], "invalid YAML or JSON"),
     ("wrong-kind", ["--kubelet-config", "policy/wrong-kind.yaml"], "apiVersion: invalid value 'v1'"),
     ("missing-file", ["--kubelet-config", "policy/none.yaml"], "file not found"),
     ("unsupported-version", ["--kubelet-version", "1.20"], "unsupported kubelet version '1.20'"),
-    ("bad-signal-flag", ["--flags=--eviction-hard=disk.available<1Gi"], "unsupported eviction signal disk.available"),
+    (
+        "bad-signal-flag",
+        ["--flags=--eviction-hard=disk.available<1Gi"],
+        "unsupported eviction signal disk.available",
+    ),
     ("bad-percentage-flag", ["--flags=--eviction-soft=nodefs.available<-5%"], "must be >= 0%: -5%"),
     ("unknown-preset", ["--preset", "nope"], "unknown preset 'nope'"),
 ]

@@ -50,7 +50,12 @@ def percent(value: float) -> ThresholdValue:
 def summary(thresholds: list[Threshold]) -> set[tuple[str, str, float, str | None]]:
     """Reduce thresholds to comparable tuples (the kubelet's tests compare unordered)."""
     return {
-        (t.signal.value, str(t.value), t.grace_period_s, None if t.min_reclaim is None else str(t.min_reclaim))
+        (
+            t.signal.value,
+            str(t.value),
+            t.grace_period_s,
+            None if t.min_reclaim is None else str(t.min_reclaim),
+        )
         for t in thresholds
     }
 
@@ -79,10 +84,16 @@ def test_parse_all_memory_values() -> None:
 def test_parse_memory_percentages() -> None:
     """'all memory eviction values in percentages': no pods enforcement, so no allocatable copy."""
     result = parse_threshold_config(
-        [], {"memory.available": "10%"}, {"memory.available": "30%"}, {"memory.available": "30s"},
+        [],
+        {"memory.available": "10%"},
+        {"memory.available": "30%"},
+        {"memory.available": "30s"},
         {"memory.available": "5%"},
     )
-    assert summary(result) == {("memory.available", "10%", 0.0, "5%"), ("memory.available", "30%", 30.0, "5%")}
+    assert summary(result) == {
+        ("memory.available", "10%", 0.0, "5%"),
+        ("memory.available", "30%", 30.0, "5%"),
+    }
     assert {t.value.percentage for t in result} == {percent(10).percentage, percent(30).percentage}
 
 
@@ -143,33 +154,103 @@ def test_parse_disable_via_percentage(text: str) -> None:
 
 def test_parse_other_spellings_not_dropped() -> None:
     """Only the exact strings are dropped: 0.0% is a zero threshold and 100.0% equals capacity."""
-    result = parse_threshold_config([], {"memory.available": "0.0%", "nodefs.available": "100.0%"}, {}, {}, {})
+    result = parse_threshold_config(
+        [], {"memory.available": "0.0%", "nodefs.available": "100.0%"}, {}, {}, {}
+    )
     assert {(t.signal, t.value.percentage) for t in result} == {(MEMORY, 0.0), (NODEFS, 1.0)}
 
 
 ERROR_CASES = [
     ("invalid-signal", {"mem.available": "150Mi"}, {}, {}, {}, "unsupported eviction signal mem.available"),
-    ("hard-signal-negative", {"memory.available": "-150Mi"}, {}, {}, {},
-     "eviction threshold memory.available must be positive: -150Mi"),
-    ("hard-signal-zero", {"memory.available": "0"}, {}, {}, {}, "eviction threshold memory.available must be positive: 0"),
-    ("hard-signal-negative-percentage", {"memory.available": "-15%"}, {}, {}, {},
-     "eviction percentage threshold memory.available must be >= 0%: -15%"),
-    ("hard-signal-percentage-greater-than-100%", {"memory.available": "150%"}, {}, {}, {},
-     "eviction percentage threshold memory.available must be <= 100%: 150%"),
-    ("soft-signal-negative", {}, {"memory.available": "-150Mi"}, {"memory.available": "30s"}, {},
-     "must be positive"),
-    ("valid-and-invalid-signal", {"memory.available": "150Mi", "invalid.foo": "150Mi"}, {}, {}, {},
-     "unsupported eviction signal invalid.foo"),
-    ("soft-no-grace-period", {}, {"memory.available": "150Mi"}, {}, {},
-     "grace period must be specified for the soft eviction threshold memory.available"),
-    ("soft-negative-grace-period", {}, {"memory.available": "150Mi"}, {"memory.available": "-30s"}, {},
-     "invalid eviction grace period specified: -30s, must be a positive value"),
-    ("negative-reclaim", {}, {}, {}, {"memory.available": "-300Mi"},
-     "negative eviction minimum reclaim specified for memory.available"),
-    ("zero-percent-reclaim", {}, {}, {}, {"memory.available": "0%"},
-     "eviction percentage minimum reclaim memory.available must be positive: 0%"),
+    (
+        "hard-signal-negative",
+        {"memory.available": "-150Mi"},
+        {},
+        {},
+        {},
+        "eviction threshold memory.available must be positive: -150Mi",
+    ),
+    (
+        "hard-signal-zero",
+        {"memory.available": "0"},
+        {},
+        {},
+        {},
+        "eviction threshold memory.available must be positive: 0",
+    ),
+    (
+        "hard-signal-negative-percentage",
+        {"memory.available": "-15%"},
+        {},
+        {},
+        {},
+        "eviction percentage threshold memory.available must be >= 0%: -15%",
+    ),
+    (
+        "hard-signal-percentage-greater-than-100%",
+        {"memory.available": "150%"},
+        {},
+        {},
+        {},
+        "eviction percentage threshold memory.available must be <= 100%: 150%",
+    ),
+    (
+        "soft-signal-negative",
+        {},
+        {"memory.available": "-150Mi"},
+        {"memory.available": "30s"},
+        {},
+        "must be positive",
+    ),
+    (
+        "valid-and-invalid-signal",
+        {"memory.available": "150Mi", "invalid.foo": "150Mi"},
+        {},
+        {},
+        {},
+        "unsupported eviction signal invalid.foo",
+    ),
+    (
+        "soft-no-grace-period",
+        {},
+        {"memory.available": "150Mi"},
+        {},
+        {},
+        "grace period must be specified for the soft eviction threshold memory.available",
+    ),
+    (
+        "soft-negative-grace-period",
+        {},
+        {"memory.available": "150Mi"},
+        {"memory.available": "-30s"},
+        {},
+        "invalid eviction grace period specified: -30s, must be a positive value",
+    ),
+    (
+        "negative-reclaim",
+        {},
+        {},
+        {},
+        {"memory.available": "-300Mi"},
+        "negative eviction minimum reclaim specified for memory.available",
+    ),
+    (
+        "zero-percent-reclaim",
+        {},
+        {},
+        {},
+        {"memory.available": "0%"},
+        "eviction percentage minimum reclaim memory.available must be positive: 0%",
+    ),
     ("swap-signal", {"swap.available": "1Gi"}, {}, {}, {}, "unsupported eviction signal swap.available"),
-    ("bad-grace-duration", {}, {"memory.available": "1Gi"}, {"memory.available": "1d"}, {}, 'unknown unit "d"'),
+    (
+        "bad-grace-duration",
+        {},
+        {"memory.available": "1Gi"},
+        {"memory.available": "1d"},
+        {},
+        'unknown unit "d"',
+    ),
     ("bad-percentage", {"memory.available": "1.2.3%"}, {}, {}, {}, "invalid syntax"),
     ("percent-inside-quantity", {"memory.available": "12%345"}, {}, {}, {}, "regular expression"),
     ("bad-quantity", {"memory.available": "1x"}, {}, {}, {}, "regular expression"),
@@ -178,7 +259,9 @@ ERROR_CASES = [
 
 
 @pytest.mark.parametrize(
-    ("hard", "soft", "grace", "reclaim", "message"), [c[1:] for c in ERROR_CASES], ids=[c[0] for c in ERROR_CASES]
+    ("hard", "soft", "grace", "reclaim", "message"),
+    [c[1:] for c in ERROR_CASES],
+    ids=[c[0] for c in ERROR_CASES],
 )
 def test_parse_errors(hard: dict, soft: dict, grace: dict, reclaim: dict, message: str) -> None:
     with pytest.raises(ThresholdError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -187,7 +270,9 @@ def test_parse_errors(hard: dict, soft: dict, grace: dict, reclaim: dict, messag
 
 def test_soft_zero_grace_is_hard() -> None:
     """A soft threshold with grace 0s is hard in every respect, including the allocatable copy."""
-    result = parse_threshold_config(["pods"], {}, {"memory.available": "300Mi"}, {"memory.available": "0s"}, {})
+    result = parse_threshold_config(
+        ["pods"], {}, {"memory.available": "300Mi"}, {"memory.available": "0s"}, {}
+    )
     assert all(t.hard for t in result)
     assert {t.signal for t in result} == {MEMORY, ALLOCATABLE}
 
@@ -251,7 +336,12 @@ def test_add_allocatable_thresholds() -> None:
     assert add_allocatable_thresholds([soft_memory]) == [soft_memory]
 
     (_, copy) = add_allocatable_thresholds([hard_memory])
-    assert (copy.signal, copy.value, copy.min_reclaim, copy.hard) == (ALLOCATABLE, quantity("150Mi"), quantity("0"), True)
+    assert (copy.signal, copy.value, copy.min_reclaim, copy.hard) == (
+        ALLOCATABLE,
+        quantity("150Mi"),
+        quantity("0"),
+        True,
+    )
 
     result = add_allocatable_thresholds([hard_memory, second])
     copies = [(t.value, t.min_reclaim) for t in result if t.signal == ALLOCATABLE]

@@ -52,11 +52,15 @@ def test_partial_eviction_hard(tmp_path: Path) -> None:
     assert finding.severity == "warning"
     assert "nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree" in finding.message
     assert "mergeDefaultEvictionSettings: true" in finding.fix
-    merged = from_yaml(tmp_path, "mergeDefaultEvictionSettings: true\nevictionHard:\n  memory.available: 500Mi\n")
+    merged = from_yaml(
+        tmp_path, "mergeDefaultEvictionSettings: true\nevictionHard:\n  memory.available: 500Mi\n"
+    )
     assert findings(merged, "EVS001") == []
     assert findings(default_policy(), "EVS001") == []
-    disabled = from_flags("--eviction-hard=memory.available<1Gi,nodefs.available<0%,nodefs.inodesFree<0%,"
-                          "imagefs.available<0%,imagefs.inodesFree<0%")
+    disabled = from_flags(
+        "--eviction-hard=memory.available<1Gi,nodefs.available<0%,nodefs.inodesFree<0%,"
+        "imagefs.available<0%,imagefs.inodesFree<0%"
+    )
     assert findings(disabled, "EVS001") == []
 
 
@@ -83,7 +87,14 @@ def test_shared_filesystem_floor() -> None:
     (unknown,) = findings(policy, "EVS004")
     assert unknown.severity == "info"
     assert findings(policy, "EVS004", FsLayout.DEDICATED_IMAGEFS) == []
-    assert findings(from_flags("--eviction-hard=imagefs.available<10%,nodefs.available<10%"), "EVS004", FsLayout.SINGLE) == []
+    assert (
+        findings(
+            from_flags("--eviction-hard=imagefs.available<10%,nodefs.available<10%"),
+            "EVS004",
+            FsLayout.SINGLE,
+        )
+        == []
+    )
 
 
 def test_image_gc_after_eviction(tmp_path: Path) -> None:
@@ -136,14 +147,20 @@ def test_image_gc_disabled(tmp_path: Path) -> None:
 
 
 def test_soft_threshold_zero_grace() -> None:
-    policy = from_flags("--eviction-soft=memory.available<1Gi --eviction-soft-grace-period=memory.available=0s")
+    policy = from_flags(
+        "--eviction-soft=memory.available<1Gi --eviction-soft-grace-period=memory.available=0s"
+    )
     assert len(findings(policy, "EVS011")) == 1
-    graced = from_flags("--eviction-soft=memory.available<1Gi --eviction-soft-grace-period=memory.available=30s")
+    graced = from_flags(
+        "--eviction-soft=memory.available<1Gi --eviction-soft-grace-period=memory.available=30s"
+    )
     assert findings(graced, "EVS011") == []
 
 
 def test_percentage_spelling_not_disabling() -> None:
-    policy = from_flags("--eviction-hard=memory.available<100Mi,nodefs.available<0.0%,imagefs.available<100.0%")
+    policy = from_flags(
+        "--eviction-hard=memory.available<100Mi,nodefs.available<0.0%,imagefs.available<100.0%"
+    )
     messages = [f.message for f in findings(policy, "EVS012")]
     assert len(messages) == 2
     assert any("never met" in m for m in messages)
@@ -164,7 +181,9 @@ def test_unused_minimum_reclaim_and_grace() -> None:
     )
     assert len(findings(policy, "EVS014")) == 1
     assert len(findings(policy, "EVS015")) == 1
-    used = from_flags("--eviction-hard=memory.available<100Mi --eviction-minimum-reclaim=memory.available=1Gi")
+    used = from_flags(
+        "--eviction-hard=memory.available<100Mi --eviction-minimum-reclaim=memory.available=1Gi"
+    )
     assert findings(used, "EVS014") == []
 
 

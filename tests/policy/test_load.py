@@ -37,7 +37,12 @@ def hard_map(policy: Policy) -> dict[str, str]:
     }
 
 
-DEFAULT_4 = {"memory.available": "100Mi", "nodefs.available": "10%", "nodefs.inodesFree": "5%", "imagefs.available": "15%"}
+DEFAULT_4 = {
+    "memory.available": "100Mi",
+    "nodefs.available": "10%",
+    "nodefs.inodesFree": "5%",
+    "imagefs.available": "15%",
+}
 DEFAULT_5 = {**DEFAULT_4, "imagefs.inodesFree": "5%"}
 
 
@@ -67,7 +72,13 @@ def test_default_policy_other_fields() -> None:
 
 @pytest.mark.parametrize(
     ("version", "separate_disk_gc", "max_age"),
-    [("1.28", None, None), ("1.29", False, False), ("1.30", False, True), ("1.31", True, True), ("1.35", True, True)],
+    [
+        ("1.28", None, None),
+        ("1.29", False, False),
+        ("1.30", False, True),
+        ("1.31", True, True),
+        ("1.35", True, True),
+    ],
 )
 def test_feature_gate_defaults(version: str, separate_disk_gc: bool | None, max_age: bool | None) -> None:
     """kube_features.go: KubeletSeparateDiskGC alpha 1.29, beta 1.31; ImageMaximumGCAge alpha 1.29, beta 1.30."""
@@ -116,7 +127,9 @@ def test_merge_default_eviction_settings(tmp_path: Path) -> None:
 
 
 def test_merge_field_unknown_before_133(tmp_path: Path) -> None:
-    config = write(tmp_path / "k.yaml", "mergeDefaultEvictionSettings: true\nevictionHard:\n  memory.available: 500Mi\n")
+    config = write(
+        tmp_path / "k.yaml", "mergeDefaultEvictionSettings: true\nevictionHard:\n  memory.available: 500Mi\n"
+    )
     policy = build_policy(PolicyInputs(config_file=str(config), kubelet_version="1.32"))
     assert hard_map(policy) == {"memory.available": "500Mi"}
     assert any("mergeDefaultEvictionSettings needs kubelet 1.33" in w for w in policy.warnings)
@@ -146,14 +159,19 @@ def test_zero_transition_period_from_flag_stays(tmp_path: Path) -> None:
         PolicyInputs(config_file=str(config), flags_text="--eviction-pressure-transition-period=0s")
     )
     assert policy.pressure_transition_period_s == 0
-    assert policy.provenance["evictionPressureTransitionPeriod"].startswith("flag --eviction-pressure-transition-period")
+    assert policy.provenance["evictionPressureTransitionPeriod"].startswith(
+        "flag --eviction-pressure-transition-period"
+    )
 
 
 def test_flag_replaces_file_map(tmp_path: Path) -> None:
     """kubeletConfigFlagPrecedence: --eviction-hard replaces the file's whole evictionHard map."""
     config = write(tmp_path / "k.yaml", "evictionHard:\n  memory.available: 500Mi\n  nodefs.available: 20%\n")
     policy = build_policy(
-        PolicyInputs(config_file=str(config), flags_text="--eviction-hard=imagefs.available<5% --image-gc-high-threshold=90")
+        PolicyInputs(
+            config_file=str(config),
+            flags_text="--eviction-hard=imagefs.available<5% --image-gc-high-threshold=90",
+        )
     )
     assert hard_map(policy) == {"imagefs.available": "5%"}
     assert policy.image_gc.high_threshold_percent == 90
@@ -161,15 +179,23 @@ def test_flag_replaces_file_map(tmp_path: Path) -> None:
 
 
 def test_repeated_map_flag_accumulates() -> None:
-    policy = build_policy(PolicyInputs(flags_text="--eviction-hard=memory.available<1Gi --eviction-hard nodefs.available<5%"))
+    policy = build_policy(
+        PolicyInputs(flags_text="--eviction-hard=memory.available<1Gi --eviction-hard nodefs.available<5%")
+    )
     assert hard_map(policy) == {"memory.available": "1Gi", "nodefs.available": "5%"}
 
 
 def test_feature_gates_merge_file_and_flags(tmp_path: Path) -> None:
     """Gates set in the file and not on the command line are kept."""
-    config = write(tmp_path / "k.yaml", "featureGates:\n  KubeletSeparateDiskGC: false\n  ImageMaximumGCAge: true\n")
+    config = write(
+        tmp_path / "k.yaml", "featureGates:\n  KubeletSeparateDiskGC: false\n  ImageMaximumGCAge: true\n"
+    )
     policy = build_policy(
-        PolicyInputs(config_file=str(config), kubelet_version="1.31", flags_text="--feature-gates=ImageMaximumGCAge=false")
+        PolicyInputs(
+            config_file=str(config),
+            kubelet_version="1.31",
+            flags_text="--feature-gates=ImageMaximumGCAge=false",
+        )
     )
     assert policy.feature_gates == {"KubeletSeparateDiskGC": False, "ImageMaximumGCAge": False}
 
@@ -180,7 +206,9 @@ def test_locked_gate_cannot_be_disabled() -> None:
 
 
 def test_gate_unknown_to_version_warns() -> None:
-    policy = build_policy(PolicyInputs(kubelet_version="1.28", flags_text="--feature-gates=KubeletSeparateDiskGC=true"))
+    policy = build_policy(
+        PolicyInputs(kubelet_version="1.28", flags_text="--feature-gates=KubeletSeparateDiskGC=true")
+    )
     assert "KubeletSeparateDiskGC" not in policy.feature_gates
     assert any("does not exist in kubelet 1.28" in w for w in policy.warnings)
 
@@ -209,18 +237,34 @@ def test_image_maximum_gc_age_ignored_before_129(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("imageGCHighThresholdPercent: 80\nimageGCLowThresholdPercent: 80\n",
-         "imageGCLowThresholdPercent (--image-gc-low-threshold) 80 must be less than imageGCHighThresholdPercent"),
-        ("imageGCHighThresholdPercent: 101\n", "imageGCHighThresholdPercent (--image-gc-high-threshold) 101 must be between 0 and 100"),
-        ("imageGCLowThresholdPercent: -1\n", "imageGCLowThresholdPercent (--image-gc-low-threshold) -1 must be between 0 and 100"),
+        (
+            "imageGCHighThresholdPercent: 80\nimageGCLowThresholdPercent: 80\n",
+            "imageGCLowThresholdPercent (--image-gc-low-threshold) 80 must be less than imageGCHighThresholdPercent",
+        ),
+        (
+            "imageGCHighThresholdPercent: 101\n",
+            "imageGCHighThresholdPercent (--image-gc-high-threshold) 101 must be between 0 and 100",
+        ),
+        (
+            "imageGCLowThresholdPercent: -1\n",
+            "imageGCLowThresholdPercent (--image-gc-low-threshold) -1 must be between 0 and 100",
+        ),
         ("imageMaximumGCAge: 1m\n", "imageMaximumGCAge 1m must be greater than imageMinimumGCAge 2m0s"),
         ("imageMaximumGCAge: -1m\n", "imageMaximumGCAge -1m must not be negative"),
         ("imageMinimumGCAge: -1m\n", "imageMinimumGCAge -1m must not be negative"),
         ("enforceNodeAllocatable: [pods, none]\n", "may not contain additional enforcements"),
         ("enforceNodeAllocatable: [podz]\n", "option 'podz' specified for enforceNodeAllocatable"),
     ],
-    ids=["low-equals-high", "high-over-100", "low-negative", "max-age-below-min", "max-age-negative",
-         "min-age-negative", "none-with-others", "unknown-enforcement"],
+    ids=[
+        "low-equals-high",
+        "high-over-100",
+        "low-negative",
+        "max-age-below-min",
+        "max-age-negative",
+        "min-age-negative",
+        "none-with-others",
+        "unknown-enforcement",
+    ],
 )
 def test_config_validation_errors(tmp_path: Path, body: str, message: str) -> None:
     config = write(tmp_path / "k.yaml", body)
@@ -232,19 +276,54 @@ def test_config_validation_errors(tmp_path: Path, body: str, message: str) -> No
 BAD_FILES = [
     ("malformed-yaml", "evictionHard: [\n", "invalid YAML or JSON at line"),
     ("wrong-kind", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: Pod\n", "kind: invalid value 'Pod'"),
-    ("wrong-api-version", "apiVersion: kubelet.config.k8s.io/v1\nkind: KubeletConfiguration\n",
-     "apiVersion: invalid value 'kubelet.config.k8s.io/v1'"),
+    (
+        "wrong-api-version",
+        "apiVersion: kubelet.config.k8s.io/v1\nkind: KubeletConfiguration\n",
+        "apiVersion: invalid value 'kubelet.config.k8s.io/v1'",
+    ),
     ("missing-type-meta", "evictionHard: {}\n", "apiVersion: invalid value None"),
-    ("wrong-type-map", HEADER + "evictionHard: 100Mi\n", 'evictionHard: invalid value "100Mi": expected a map'),
-    ("wrong-type-value", HEADER + "evictionHard:\n  memory.available: 100\n", "evictionHard.memory.available: invalid value 100"),
-    ("wrong-type-int", HEADER + "imageGCHighThresholdPercent: '85'\n", 'imageGCHighThresholdPercent: invalid value "85"'),
-    ("wrong-type-bool", HEADER + "localStorageCapacityIsolation: yes please\n", "localStorageCapacityIsolation: invalid value"),
-    ("bad-quantity", HEADER + "evictionHard:\n  memory.available: 1x\n", "evictionHard.memory.available: invalid value '1x'"),
-    ("bad-duration", HEADER + "evictionPressureTransitionPeriod: 5 minutes\n", "evictionPressureTransitionPeriod: invalid value '5 minutes'"),
-    ("bad-signal", HEADER + "evictionHard:\n  disk.available: 10%\n", "unsupported eviction signal disk.available"),
+    (
+        "wrong-type-map",
+        HEADER + "evictionHard: 100Mi\n",
+        'evictionHard: invalid value "100Mi": expected a map',
+    ),
+    (
+        "wrong-type-value",
+        HEADER + "evictionHard:\n  memory.available: 100\n",
+        "evictionHard.memory.available: invalid value 100",
+    ),
+    (
+        "wrong-type-int",
+        HEADER + "imageGCHighThresholdPercent: '85'\n",
+        'imageGCHighThresholdPercent: invalid value "85"',
+    ),
+    (
+        "wrong-type-bool",
+        HEADER + "localStorageCapacityIsolation: yes please\n",
+        "localStorageCapacityIsolation: invalid value",
+    ),
+    (
+        "bad-quantity",
+        HEADER + "evictionHard:\n  memory.available: 1x\n",
+        "evictionHard.memory.available: invalid value '1x'",
+    ),
+    (
+        "bad-duration",
+        HEADER + "evictionPressureTransitionPeriod: 5 minutes\n",
+        "evictionPressureTransitionPeriod: invalid value '5 minutes'",
+    ),
+    (
+        "bad-signal",
+        HEADER + "evictionHard:\n  disk.available: 10%\n",
+        "unsupported eviction signal disk.available",
+    ),
     ("percent-over-100", HEADER + "evictionSoft:\n  nodefs.available: 101%\n", "must be <= 100%: 101%"),
     ("not-a-mapping", "- a\n- b\n", "expected a KubeletConfiguration mapping, got list"),
-    ("int32-overflow", HEADER + "evictionMaxPodGracePeriod: 3000000000\n", "does not fit in a 32-bit integer"),
+    (
+        "int32-overflow",
+        HEADER + "evictionMaxPodGracePeriod: 3000000000\n",
+        "does not fit in a 32-bit integer",
+    ),
 ]
 
 
@@ -264,7 +343,7 @@ def test_type_error_names_line(tmp_path: Path) -> None:
     config = write(tmp_path / "k.yaml", "evictionMaxPodGracePeriod: 30\nimageGCHighThresholdPercent: high\n")
     with pytest.raises(InputError) as error:
         build_policy(PolicyInputs(config_file=str(config)))
-    assert str(error.value).startswith(f"{config}:4: imageGCHighThresholdPercent: invalid value \"high\"")
+    assert str(error.value).startswith(f'{config}:4: imageGCHighThresholdPercent: invalid value "high"')
 
 
 def test_containerfs_signal_needs_129(tmp_path: Path) -> None:
@@ -278,18 +357,26 @@ def test_containerfs_signal_needs_129(tmp_path: Path) -> None:
 
 def test_json_config_file(tmp_path: Path) -> None:
     config = tmp_path / "k.json"
-    config.write_text(json.dumps({
-        "apiVersion": "kubelet.config.k8s.io/v1beta1",
-        "kind": "KubeletConfiguration",
-        "evictionHard": {"memory.available": "1Gi"},
-        "evictionSoft": {"memory.available": "2Gi"},
-        "evictionSoftGracePeriod": {"memory.available": "1m30s"},
-        "evictionMinimumReclaim": {"memory.available": "5%"},
-    }, indent=2))
+    config.write_text(
+        json.dumps(
+            {
+                "apiVersion": "kubelet.config.k8s.io/v1beta1",
+                "kind": "KubeletConfiguration",
+                "evictionHard": {"memory.available": "1Gi"},
+                "evictionSoft": {"memory.available": "2Gi"},
+                "evictionSoftGracePeriod": {"memory.available": "1m30s"},
+                "evictionMinimumReclaim": {"memory.available": "5%"},
+            },
+            indent=2,
+        )
+    )
     policy = build_policy(PolicyInputs(config_file=str(config)))
     soft = next(t for t in policy.thresholds if not t.hard)
     assert (soft.signal, str(soft.value), soft.grace_period_s, str(soft.min_reclaim)) == (
-        Signal.MEMORY_AVAILABLE, "2Gi", 90.0, "5%"
+        Signal.MEMORY_AVAILABLE,
+        "2Gi",
+        90.0,
+        "5%",
     )
     assert policy.provenance["evictionSoft.memory.available"] == f"file {config}:8"
 
@@ -300,7 +387,10 @@ def test_json_config_file(tmp_path: Path) -> None:
 def test_dropins_merge_over_defaulted_base(tmp_path: Path) -> None:
     """mergeKubeletConfigurations: drop-ins patch the base JSON, which already contains the default map."""
     base = write(tmp_path / "kubelet.yaml", "imageGCHighThresholdPercent: 95\n")
-    write(tmp_path / "conf.d" / "10-eviction.conf", "evictionHard:\n  memory.available: 200Mi\n  nodefs.available: null\n")
+    write(
+        tmp_path / "conf.d" / "10-eviction.conf",
+        "evictionHard:\n  memory.available: 200Mi\n  nodefs.available: null\n",
+    )
     write(tmp_path / "conf.d" / "20-gc.conf", "imageGCHighThresholdPercent: 90\n")
     write(tmp_path / "conf.d" / "notes.txt", "ignored", header=False)
     policy = build_policy(PolicyInputs(config_file=str(base), config_dir=str(tmp_path / "conf.d")))
@@ -308,7 +398,9 @@ def test_dropins_merge_over_defaulted_base(tmp_path: Path) -> None:
     del expected["nodefs.available"]
     assert hard_map(policy) == expected
     assert policy.image_gc.high_threshold_percent == 90
-    assert policy.provenance["imageGCHighThresholdPercent"] == f"drop-in {tmp_path / 'conf.d' / '20-gc.conf'}:3"
+    assert (
+        policy.provenance["imageGCHighThresholdPercent"] == f"drop-in {tmp_path / 'conf.d' / '20-gc.conf'}:3"
+    )
     assert policy.provenance["evictionHard.memory.available"].startswith("drop-in ")
     assert "evictionHard.nodefs.available" not in policy.provenance
     assert any("notes.txt: skipped" in w for w in policy.warnings)
@@ -355,7 +447,9 @@ def test_config_dir_by_version(tmp_path: Path) -> None:
 
 def test_flags_override_dropins(tmp_path: Path) -> None:
     write(tmp_path / "conf.d" / "10.conf", "evictionMaxPodGracePeriod: 10\n")
-    policy = build_policy(PolicyInputs(config_dir=str(tmp_path / "conf.d"), flags_text="--eviction-max-pod-grace-period=60"))
+    policy = build_policy(
+        PolicyInputs(config_dir=str(tmp_path / "conf.d"), flags_text="--eviction-max-pod-grace-period=60")
+    )
     assert policy.max_pod_grace_period_s == 60
 
 
@@ -363,13 +457,20 @@ def test_flags_override_dropins(tmp_path: Path) -> None:
 
 
 def test_flags_only_container_gc_and_root_dir() -> None:
-    policy = build_policy(PolicyInputs(flags_text=(
-        "--root-dir=/data/kubelet --minimum-container-ttl-duration=1m "
-        "--maximum-dead-containers-per-container=2 --maximum-dead-containers=100"
-    )))
+    policy = build_policy(
+        PolicyInputs(
+            flags_text=(
+                "--root-dir=/data/kubelet --minimum-container-ttl-duration=1m "
+                "--maximum-dead-containers-per-container=2 --maximum-dead-containers=100"
+            )
+        )
+    )
     assert policy.root_dir == "/data/kubelet"
-    assert (policy.container_gc.minimum_age_s, policy.container_gc.max_per_pod_container,
-            policy.container_gc.max_containers) == (60, 2, 100)
+    assert (
+        policy.container_gc.minimum_age_s,
+        policy.container_gc.max_per_pod_container,
+        policy.container_gc.max_containers,
+    ) == (60, 2, 100)
     assert policy.provenance["rootDir"] == "flag --root-dir (--flags)"
 
 
@@ -403,8 +504,10 @@ def test_flags_systemd_dropin(tmp_path: Path) -> None:
 def test_flags_proc_cmdline(tmp_path: Path) -> None:
     """/proc/PID/cmdline separates arguments with NUL bytes; the program name comes first."""
     cmdline = tmp_path / "cmdline"
-    cmdline.write_bytes(b"/usr/bin/kubelet\0--eviction-soft=memory.available<2Gi\0--eviction-soft-grace-period\0"
-                        b"memory.available=1m\0--kernel-memcg-notification\0")
+    cmdline.write_bytes(
+        b"/usr/bin/kubelet\0--eviction-soft=memory.available<2Gi\0--eviction-soft-grace-period\0"
+        b"memory.available=1m\0--kernel-memcg-notification\0"
+    )
     policy = build_policy(PolicyInputs(flags_file=str(cmdline)))
     soft = [t for t in policy.thresholds if not t.hard]
     assert [(t.signal, t.grace_period_s) for t in soft] == [(Signal.MEMORY_AVAILABLE, 60.0)]
@@ -426,11 +529,17 @@ def test_flags_name_missing_config_warns() -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        ("--image-gc-high-threshold=high", "--image-gc-high-threshold: invalid value 'high': expected an integer"),
+        (
+            "--image-gc-high-threshold=high",
+            "--image-gc-high-threshold: invalid value 'high': expected an integer",
+        ),
         ("--eviction-hard=memory.available=1Gi", "expected KEY<VALUE pairs"),
         ("--feature-gates=Foo", "expected NAME=true or NAME=false"),
         ("--kernel-memcg-notification=maybe", "expected true or false"),
-        ("--eviction-soft-grace-period=memory.available=soon --eviction-soft=memory.available<1Gi", 'time: invalid duration "soon"'),
+        (
+            "--eviction-soft-grace-period=memory.available=soon --eviction-soft=memory.available<1Gi",
+            'time: invalid duration "soon"',
+        ),
         ("--minimum-container-ttl-duration=-1m", "invalid minimum garbage collection age"),
     ],
 )
@@ -444,14 +553,20 @@ def test_bad_flags(flags: str, message: str) -> None:
 
 def test_configz_is_used_as_is(tmp_path: Path) -> None:
     configz = tmp_path / "configz.json"
-    configz.write_text(json.dumps({"kubeletconfig": {
-        "evictionHard": {"memory.available": "300Mi"},
-        "evictionPressureTransitionPeriod": "0s",
-        "imageGCHighThresholdPercent": 90,
-        "imageGCLowThresholdPercent": 70,
-        "imageMinimumGCAge": "2m0s",
-        "enforceNodeAllocatable": ["pods"],
-    }}))
+    configz.write_text(
+        json.dumps(
+            {
+                "kubeletconfig": {
+                    "evictionHard": {"memory.available": "300Mi"},
+                    "evictionPressureTransitionPeriod": "0s",
+                    "imageGCHighThresholdPercent": 90,
+                    "imageGCLowThresholdPercent": 70,
+                    "imageMinimumGCAge": "2m0s",
+                    "enforceNodeAllocatable": ["pods"],
+                }
+            }
+        )
+    )
     policy = build_policy(PolicyInputs(configz_file=str(configz)))
     assert hard_map(policy) == {"memory.available": "300Mi"}
     assert policy.pressure_transition_period_s == 0
@@ -461,7 +576,7 @@ def test_configz_is_used_as_is(tmp_path: Path) -> None:
 def test_configz_wrong_shape(tmp_path: Path) -> None:
     configz = tmp_path / "configz.json"
     configz.write_text(json.dumps({"evictionHard": {}}))
-    with pytest.raises(InputError, match='kubeletconfig: missing'):
+    with pytest.raises(InputError, match="kubeletconfig: missing"):
         build_policy(PolicyInputs(configz_file=str(configz)))
 
 

@@ -14,8 +14,23 @@ from simulator.policy.presets import load_preset, preset_config, preset_names
 from simulator.policy.versions import SUPPORTED_VERSIONS
 
 EXPECTED_PRESETS = {
-    "upstream-1.27", "upstream-1.30", "upstream-1.35", "kubeadm", "kind", "minikube", "k3s", "rke2",
-    "eks-al2", "eks-al2023", "aks-flags", "aks", "gke", "openshift", "talos", "gardener", "deckhouse",
+    "upstream-1.27",
+    "upstream-1.30",
+    "upstream-1.35",
+    "kubeadm",
+    "kind",
+    "minikube",
+    "k3s",
+    "rke2",
+    "eks-al2",
+    "eks-al2023",
+    "aks-flags",
+    "aks",
+    "gke",
+    "openshift",
+    "talos",
+    "gardener",
+    "deckhouse",
 }
 
 
@@ -71,7 +86,9 @@ def test_preset_version_can_be_overridden() -> None:
 
 def test_flags_override_preset() -> None:
     assert hard("aks-flags") == {
-        "memory.available": "750Mi", "nodefs.available": "10%", "nodefs.inodesFree": "5%",
+        "memory.available": "750Mi",
+        "nodefs.available": "10%",
+        "nodefs.inodesFree": "5%",
         "allocatableMemory.available": "750Mi",
     }
     policy = build_policy(PolicyInputs(preset="aks-flags", flags_text="--eviction-hard=memory.available<1Gi"))

@@ -32,9 +32,12 @@ def finding_ids(policy: Policy) -> set[str]:
 
 def test_doks_kubelet_conf() -> None:
     """DOKS 1.23 file: its own six-key map; 51200Ki prints canonically as 50Mi."""
-    policy = build_policy(PolicyInputs(
-        config_file=str(CONFIGS / "doks-1.23-etc-kubernetes-kubelet-conf-learnk8s.yaml"), kubelet_version="1.27"
-    ))
+    policy = build_policy(
+        PolicyInputs(
+            config_file=str(CONFIGS / "doks-1.23-etc-kubernetes-kubelet-conf-learnk8s.yaml"),
+            kubelet_version="1.27",
+        )
+    )
     assert thresholds(policy) == {
         ("memory.available", "50Mi", True),
         ("pid.available", "10%", True),
@@ -49,9 +52,12 @@ def test_doks_kubelet_conf() -> None:
 
 
 def test_gke_kubelet_config() -> None:
-    policy = build_policy(PolicyInputs(
-        config_file=str(CONFIGS / "gke-2022-home-kubernetes-kubelet-config-learnk8s.yaml"), kubelet_version="1.27"
-    ))
+    policy = build_policy(
+        PolicyInputs(
+            config_file=str(CONFIGS / "gke-2022-home-kubernetes-kubelet-config-learnk8s.yaml"),
+            kubelet_version="1.27",
+        )
+    )
     assert thresholds(policy) == {
         ("memory.available", "100Mi", True),
         ("nodefs.available", "10%", True),
@@ -65,9 +71,11 @@ def test_gke_kubelet_config() -> None:
 
 
 def test_lke_kubelet_config() -> None:
-    policy = build_policy(PolicyInputs(
-        config_file=str(CONFIGS / "lke-2022-var-lib-kubelet-config-learnk8s.yaml"), kubelet_version="1.27"
-    ))
+    policy = build_policy(
+        PolicyInputs(
+            config_file=str(CONFIGS / "lke-2022-var-lib-kubelet-config-learnk8s.yaml"), kubelet_version="1.27"
+        )
+    )
     assert thresholds(policy) == {
         ("imagefs.available", "15%", True),
         ("memory.available", "100Mi", True),
@@ -80,33 +88,44 @@ def test_lke_kubelet_config() -> None:
 
 def test_lke_on_130_loses_imagefs_inodes() -> None:
     """The same four-key file on 1.30 drops the new imagefs.inodesFree default (partial map)."""
-    policy = build_policy(PolicyInputs(
-        config_file=str(CONFIGS / "lke-2022-var-lib-kubelet-config-learnk8s.yaml"), kubelet_version="1.30"
-    ))
+    policy = build_policy(
+        PolicyInputs(
+            config_file=str(CONFIGS / "lke-2022-var-lib-kubelet-config-learnk8s.yaml"), kubelet_version="1.30"
+        )
+    )
     findings = [f for f in lint_policy(policy) if f.id == "EVS001"]
     assert len(findings) == 1
     assert "imagefs.inodesFree" in findings[0].message
 
 
 def test_eks_al2_node_config() -> None:
-    policy = build_policy(PolicyInputs(
-        config_file=str(CONFIGS / "eks-al2-2022-node-kubelet-config-learnk8s.json"), kubelet_version="1.29"
-    ))
+    policy = build_policy(
+        PolicyInputs(
+            config_file=str(CONFIGS / "eks-al2-2022-node-kubelet-config-learnk8s.json"),
+            kubelet_version="1.29",
+        )
+    )
     assert thresholds(policy) == {
         ("memory.available", "100Mi", True),
         ("nodefs.available", "10%", True),
         ("nodefs.inodesFree", "5%", True),
         ("allocatableMemory.available", "100Mi", True),
     }
-    assert {k: str(v) for k, v in policy.kube_reserved.items()} == {"cpu": "70m", "ephemeral-storage": "1Gi", "memory": "574Mi"}
+    assert {k: str(v) for k, v in policy.kube_reserved.items()} == {
+        "cpu": "70m",
+        "ephemeral-storage": "1Gi",
+        "memory": "574Mi",
+    }
     assert "EVS001" in finding_ids(policy)
 
 
 def test_eks_al2_template_gets_defaults() -> None:
     """The AMI template has no evictionHard, so the kubelet applies its default map."""
-    policy = build_policy(PolicyInputs(
-        config_file=str(CONFIGS / "eks-al2-ami-template-kubelet-config.json"), kubelet_version="1.29"
-    ))
+    policy = build_policy(
+        PolicyInputs(
+            config_file=str(CONFIGS / "eks-al2-ami-template-kubelet-config.json"), kubelet_version="1.29"
+        )
+    )
     assert thresholds(policy) == {
         ("memory.available", "100Mi", True),
         ("nodefs.available", "10%", True),
@@ -114,19 +133,25 @@ def test_eks_al2_template_gets_defaults() -> None:
         ("imagefs.available", "15%", True),
         ("allocatableMemory.available", "100Mi", True),
     }
-    assert policy.provenance["evictionHard.memory.available"].startswith("kubelet 1.29 default (evictionHard absent")
+    assert policy.provenance["evictionHard.memory.available"].startswith(
+        "kubelet 1.29 default (evictionHard absent"
+    )
 
 
 def test_eks_al2023_with_dropin(tmp_path: Path) -> None:
     """nodeadm writes config.json plus config.json.d/40-nodeadm.conf; the drop-in changes no eviction field."""
     dropins = tmp_path / "config.json.d"
     dropins.mkdir()
-    shutil.copy(CONFIGS / "eks-al2023-nodeadm-e2e-expected-dropin-40-nodeadm.json", dropins / "40-nodeadm.conf")
-    policy = build_policy(PolicyInputs(
-        config_file=str(CONFIGS / "eks-al2023-nodeadm-e2e-expected-kubelet-config.json"),
-        config_dir=str(dropins),
-        kubelet_version="1.31",
-    ))
+    shutil.copy(
+        CONFIGS / "eks-al2023-nodeadm-e2e-expected-dropin-40-nodeadm.json", dropins / "40-nodeadm.conf"
+    )
+    policy = build_policy(
+        PolicyInputs(
+            config_file=str(CONFIGS / "eks-al2023-nodeadm-e2e-expected-kubelet-config.json"),
+            config_dir=str(dropins),
+            kubelet_version="1.31",
+        )
+    )
     assert thresholds(policy) == {
         ("memory.available", "100Mi", True),
         ("nodefs.available", "10%", True),
@@ -138,10 +163,12 @@ def test_eks_al2023_with_dropin(tmp_path: Path) -> None:
 
 
 def test_aks_flags_file() -> None:
-    policy = build_policy(PolicyInputs(
-        flags_file=str(CONFIGS / "aks-ubuntu1804-containerd-2022-etc-default-kubelet-learnk8s.env"),
-        kubelet_version="1.27",
-    ))
+    policy = build_policy(
+        PolicyInputs(
+            flags_file=str(CONFIGS / "aks-ubuntu1804-containerd-2022-etc-default-kubelet-learnk8s.env"),
+            kubelet_version="1.27",
+        )
+    )
     assert thresholds(policy) == {
         ("memory.available", "750Mi", True),
         ("nodefs.available", "10%", True),
@@ -155,18 +182,24 @@ def test_aks_flags_file() -> None:
 
 def test_kind_configz() -> None:
     """kind disables disk eviction with 0% and sets no memory key, so nothing is left."""
-    policy = build_policy(PolicyInputs(
-        configz_file=str(CONFIGZ / "kind-cgroupfs-configz-k8s-node-collector.json"), kubelet_version="1.27"
-    ))
+    policy = build_policy(
+        PolicyInputs(
+            configz_file=str(CONFIGZ / "kind-cgroupfs-configz-k8s-node-collector.json"),
+            kubelet_version="1.27",
+        )
+    )
     assert policy.thresholds == ()
     assert policy.image_gc.high_threshold_percent == 100
     assert {"EVS002", "EVS003", "EVS010"} <= finding_ids(policy)
 
 
 def test_kubeadm_configz() -> None:
-    policy = build_policy(PolicyInputs(
-        configz_file=str(CONFIGZ / "kubeadm-k8s1.28-containerd-worker-inquisitivefrog.json"), kubelet_version="1.28"
-    ))
+    policy = build_policy(
+        PolicyInputs(
+            configz_file=str(CONFIGZ / "kubeadm-k8s1.28-containerd-worker-inquisitivefrog.json"),
+            kubelet_version="1.28",
+        )
+    )
     assert thresholds(policy) == {
         ("imagefs.available", "15%", True),
         ("memory.available", "100Mi", True),
@@ -179,7 +212,9 @@ def test_kubeadm_configz() -> None:
     assert policy.provenance["evictionHard.memory.available"].endswith("inquisitivefrog.json:74")
 
 
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.y*ml")) + sorted(CONFIGS.glob("*config.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(CONFIGS.glob("*.y*ml")) + sorted(CONFIGS.glob("*config.json")), ids=lambda p: p.name
+)
 def test_every_config_fixture_loads(path: Path) -> None:
     policy = build_policy(PolicyInputs(config_file=str(path), kubelet_version="1.35"))
     assert policy.thresholds
@@ -187,8 +222,10 @@ def test_every_config_fixture_loads(path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "version"),
-    [("minikube-k8s1.31-containerd1.7-newrelic-node-status.yaml", "1.31"),
-     ("minikube-k8s1.35-containerd2.2-newrelic-node-status.yaml", "1.35")],
+    [
+        ("minikube-k8s1.31-containerd1.7-newrelic-node-status.yaml", "1.31"),
+        ("minikube-k8s1.35-containerd2.2-newrelic-node-status.yaml", "1.35"),
+    ],
 )
 def test_version_from_node_object(name: str, version: str) -> None:
     """status.nodeInfo.kubeletVersion (v1.31.0, v1.35.0) picks the version's defaults."""
