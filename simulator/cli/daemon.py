@@ -168,7 +168,7 @@ def _load_pods(args: argparse.Namespace) -> list[Any] | None:
             return list(list_node_pods(args.node_name, kubeconfig=args.kubeconfig))
         except EvictsimError:
             raise
-        except Exception as error:  # noqa: BLE001 - the kubernetes client raises many unrelated types
+        except Exception as error:
             raise EvictsimError(
                 f"cannot list the pods of node {args.node_name!r} from the Kubernetes API: {error}; "
                 "check the kubeconfig (--kubeconfig) or give the specs with --pods FILE"

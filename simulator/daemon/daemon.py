@@ -22,13 +22,13 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from simulator.daemon.events import LogEvent, TickView, build_view, diff_events
 from simulator.daemon.evaluation import GcInputs, NodeEvaluator
+from simulator.daemon.events import LogEvent, TickView, build_view, diff_events
 from simulator.errors import NotCriServerError, ProbeError, RuntimeUnavailableError
 from simulator.replay import RecordedSampleError, RecordedSource, ReplayFinished
 from simulator.snapshot import Summary, format_time
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 # The kubelet's fixed periods (pkg/kubelet/kubelet.go, 1.27-1.35): evictionMonitoringPeriod,
 # ContainerGCPeriod and ImageGCPeriod.
@@ -37,7 +37,7 @@ CONTAINER_GC_PERIOD_S = 60.0
 IMAGE_GC_PERIOD_S = 300.0
 
 # How long a stop request waits for a tick in progress before the daemon returns anyway.
-_STOP_WAIT_S = 0.5
+_STOP_WAIT_S = 0.2
 
 Clock = Callable[[], dt.datetime]
 
@@ -339,7 +339,7 @@ class Daemon:
         """Tick every ``interval_s`` until stopped by a signal, the tick limit or the replay's end.
 
         Returns the exit code (0). SIGTERM and SIGINT stop the loop; a tick in progress is
-        given at most half a second, since ticks only read.
+        given at most 0.2 s, since ticks only read.
         """
         self.log.info(
             "daemon_started",

@@ -19,8 +19,9 @@ from simulator.engine.eviction import EvictionManager
 from simulator.engine.gc_reclaimer import GCReclaimer
 from simulator.engine.imagegc import ImageGCSimulator
 from simulator.engine.images import ContainerInfo, ImageInfo, SandboxInfo
+from simulator.scenario import infer_layout as infer_layout_from_sizes
 from simulator.signals import FsLayout
-from simulator.snapshot import FsStats, Summary
+from simulator.snapshot import Summary
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -28,7 +29,7 @@ class GcInputs:
     """The runtime's lists that the garbage collectors read: images, containers, sandboxes.
 
     ``usage`` maps container ids to the bytes their removal would free (writable layer and
-    logs). A recorded Summary has none of this, so replayed samples carry ``None``.
+    logs). A recorded Summary has none of this, so its samples carry ``None``.
     """
 
     images: Sequence[ImageInfo] = ()
@@ -54,35 +55,25 @@ def infer_layout(summary: Summary) -> tuple[FsLayout, bool]:
     """Return the filesystem layout and whether it was inferred from sizes rather than devices.
 
     The kubelet decides once, on its first successful pass: imagefs is dedicated when its
-    device differs from the root directory's (or, since KEP-4191, when imageFs and
-    containerFs stats differ), and split when the runtime reports a separate containerFs.
-    With device provenance (live samples, recordings written by evictsim) the devices decide;
-    a kubelet Summary has only sizes, so equal numbers are taken as one filesystem.
+    device differs from the root directory's, and split when the runtime reports a separate
+    containerFs. With device provenance (live samples, recordings written by evictsim) the
+    devices decide. A kubelet Summary has only sizes, so the size rule of
+    ``evictsim evaluate`` applies (:func:`simulator.scenario.infer_layout`).
     """
-    node = summary.node
-    if node.image_fs is None:
+    if summary.node.image_fs is None:
         return FsLayout.SINGLE, True
     root_device = filesystem_of(summary, "nodefs.available")["device"]
     image_device = filesystem_of(summary, "imagefs.available")["device"]
     container_device = filesystem_of(summary, "containerfs.available")["device"]
+    if not (root_device and image_device and container_device):
+        layout, _reason = infer_layout_from_sizes(summary)
+        return layout, True
 
-    if image_device and container_device:
-        split = image_device != container_device
-    else:
-        split = node.container_fs is not None and not _same_numbers(node.container_fs, node.image_fs)
-    if split:
-        return FsLayout.SPLIT, not (image_device and container_device)
-
-    if root_device and image_device:
-        return (FsLayout.SINGLE if root_device == image_device else FsLayout.DEDICATED_IMAGEFS), False
-    dedicated = not _same_numbers(node.fs, node.image_fs)
-    return (FsLayout.DEDICATED_IMAGEFS if dedicated else FsLayout.SINGLE), True
-
-
-def _same_numbers(a: FsStats | None, b: FsStats | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    return (a.capacity_bytes, a.available_bytes, a.inodes) == (b.capacity_bytes, b.available_bytes, b.inodes)
+    if image_device != container_device:
+        return FsLayout.SPLIT, False
+    if root_device == image_device:
+        return FsLayout.SINGLE, False
+    return FsLayout.DEDICATED_IMAGEFS, False
 
 
 class NodeEvaluator:

@@ -14,14 +14,19 @@ from typing import Any
 from simulator.cri.client import CriClient
 from simulator.daemon.daemon import Sample
 from simulator.daemon.evaluation import GcInputs
-from simulator.errors import NotCriServerError, RuntimeUnavailableError
+from simulator.engine.containergc import ContainerUsage
 from simulator.engine.images import containers_from_cri, images_from_cri, sandboxes_from_cri
+from simulator.errors import NotCriServerError, RuntimeUnavailableError
 from simulator.probes.fsinfo import FsInfoProbe
 from simulator.probes.memory import MemoryProbe
 from simulator.probes.mountinfo import MountTable
-from simulator.engine.containergc import ContainerUsage
 from simulator.probes.pids import PidProbe
-from simulator.probes.pods import DEFAULT_POD_LOG_DIR, CriPodStatsSource, container_log_bytes, pod_log_dir_bytes
+from simulator.probes.pods import (
+    DEFAULT_POD_LOG_DIR,
+    CriPodStatsSource,
+    container_log_bytes,
+    pod_log_dir_bytes,
+)
 from simulator.probes.sampler import Sampler
 
 

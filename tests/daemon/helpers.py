@@ -14,7 +14,7 @@ from simulator.replay import ReplayFinished
 from simulator.signals import Signal
 from simulator.snapshot import FsStats, NodeStats, Provenance, Summary
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
 GIB = 1024**3
 
@@ -96,7 +96,7 @@ class ListSource:
         self.items = list(items)
         self.calls = 0
 
-    def next_sample(self, now: dt.datetime) -> Sample:  # noqa: D102 - the SampleSource protocol
+    def next_sample(self, now: dt.datetime) -> Sample:
         if not self.items:
             raise ReplayFinished("test list")
         item = self.items.pop(0)

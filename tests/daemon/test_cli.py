@@ -22,6 +22,7 @@ def evictsim(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str
         timeout=timeout,
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=False,
     )
 
 

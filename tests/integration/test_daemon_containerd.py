@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from harness.containerd import ContainerdNode
 
 pytestmark = pytest.mark.containerd
@@ -119,8 +118,7 @@ def filler(private_node: ContainerdNode) -> Iterator[Callable[[float], Path]]:
             count += 1
             size = min(64 * BLOCK, max(BLOCK, available - target + BLOCK))
             with open(path, "wb") as handle:
-                for _ in range(size // BLOCK):
-                    handle.write(chunk)
+                handle.writelines(chunk for _ in range(size // BLOCK))
                 handle.flush()
                 os.fsync(handle.fileno())
             capacity, available = fs_numbers(directory)
