@@ -1,8 +1,9 @@
 """The filesystem layout the daemon fixes on its first sample, from devices or from sizes.
 
 The kubelet compares devices: imagefs is dedicated when its device differs from the root
-directory's, and split when the runtime reports writable layers on another filesystem
-(pkg/kubelet/eviction/eviction_manager.go and pkg/kubelet/stats, 1.29-1.35).
+directory's (pkg/kubelet/stats/provider.go, HasDedicatedImageFs, 1.29-1.35, which since
+KEP-4191 also counts a containerFs that differs from imageFs), and the layout is split when
+the runtime reports writable layers on another filesystem than the images.
 """
 
 from __future__ import annotations
