@@ -71,3 +71,44 @@ def test_missing_socket_then_runtime_appears(tmp_path: Path) -> None:
     sample = next(entry for entry in captured if entry["event"] == "sample_taken")
     statvfs = os.statvfs(tmp_path)
     assert sample["imagefs_capacity"] == statvfs.f_blocks * statvfs.f_frsize
+
+
+def test_runtime_error_replies_then_recovery(tmp_path: Path) -> None:
+    """A runtime replying UNAVAILABLE, then timing out, is one outage: one warning, one recovery."""
+    import grpc
+
+    source = LiveSource(
+        timeout_s=0.5,
+        root_dir=str(tmp_path),
+        mount_table=MountTable.from_file("/proc/self/mountinfo"),
+        endpoint=None,
+    )
+    clock = FakeClock()
+    with structlog.testing.capture_logs() as captured, FakeCriServer() as server:
+        source.endpoint = server.endpoint
+        daemon = Daemon(source=source, policy=disk_policy(), clock=clock)
+
+        server.set_error("ImageFsInfo", grpc.StatusCode.UNAVAILABLE, "runtime is restarting")
+        daemon.tick()
+        server.set_response("ImageFsInfo", image_fs_info(tmp_path))
+        server.set_delay("ImageFsInfo", 2.0)
+        clock.advance(10)
+        daemon.tick()
+
+        server.set_delay("ImageFsInfo", 0.0)
+        deadline = time.monotonic() + 10
+        while not any(entry["event"] == "runtime_recovered" for entry in captured):
+            assert time.monotonic() < deadline, "the daemon did not recover within 10 s"
+            clock.advance(10)
+            daemon.tick()
+            time.sleep(0.2)
+        daemon.source.close()
+
+    warnings = [entry for entry in captured if entry["event"] == "runtime_unreachable"]
+    assert len(warnings) == 1
+    assert "runtime is restarting" in warnings[0]["error"]
+    still = [entry for entry in captured if entry["event"] == "runtime_still_unreachable"]
+    assert any("timed out" in entry["error"] for entry in still)
+    recovered = [entry for entry in captured if entry["event"] == "runtime_recovered"]
+    assert len(recovered) == 1
+    assert recovered[0]["unreachable_for_s"] >= 10
