@@ -13,7 +13,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from simulator.api.headroom import image_gc_start_available
+from simulator.api.headroom import HeadroomInputs, filesystem_groups, image_gc_start_available
 from simulator.api.observe import SignalObservation, observe_signals
 from simulator.api.policy_adapter import containerfs_thresholds
 from simulator.policy.model import Policy, Threshold, ThresholdValue, threshold_quantity
@@ -84,6 +84,19 @@ class DecisionView:
             "notes": list(self.notes),
             "engine": _engine_json(self.engine),
         }
+
+
+def headroom_inputs(view: DecisionView, policy: Policy, reclaimable_bytes: Mapping[Signal, int]) -> HeadroomInputs:
+    """Collect what headroom needs from a decision: its thresholds, GC policy, layout and reclaim."""
+    return HeadroomInputs(
+        thresholds=tuple(r.threshold for r in view.thresholds),
+        image_gc_high_threshold_percent=policy.image_gc.high_threshold_percent,
+        image_gc_low_threshold_percent=policy.image_gc.low_threshold_percent,
+        reclaimable_bytes=reclaimable_bytes,
+        image_gc_enabled=policy.image_gc.high_threshold_percent < 100,
+        same_filesystem=filesystem_groups(view.layout),
+        thresholds_met=tuple(r.threshold for r in view.thresholds if r.met),
+    )
 
 
 def _engine_json(engine: Any) -> dict[str, Any] | None:

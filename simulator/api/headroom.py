@@ -13,7 +13,11 @@ pkg/kubelet/images/image_gc_manager.go, 1.27-1.35):
   percent, on the image filesystem's stats;
 - when a filesystem threshold is acted on, node-level reclaim runs first (container GC, then
   image GC with no byte limit). The kubelet evicts a pod only if, after reclaim, some threshold
-  is still met with its minimum reclaim added.
+  is still met with its minimum reclaim added (reclaimNodeLevelResources, which checks every
+  configured threshold).
+
+Signals on one filesystem (nodefs, imagefs and containerfs on a single-filesystem node) move
+together, so a signal's eviction crossing considers the thresholds of all of them.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from simulator.api.observe import SignalObservation
 from simulator.api.trend import Trend
 from simulator.policy.model import Threshold, threshold_quantity
-from simulator.signals import COUNT_SIGNALS, Signal
+from simulator.signals import COUNT_SIGNALS, FsLayout, Signal
 
 
 def amount_until_below(available: int, threshold: int) -> int:
@@ -88,7 +92,9 @@ class HeadroomInputs:
 
     ``reclaimable_bytes`` is, per filesystem signal, how many bytes node-level reclaim would free
     on that signal's filesystem now. A signal missing from it has no reclaim step, as for memory,
-    pids, and nodefs on a node with a dedicated imagefs.
+    pids, and nodefs on a node with a dedicated imagefs. ``same_filesystem`` maps a signal to
+    every signal on its filesystem (see filesystem_groups). ``thresholds_met`` are the thresholds
+    met now, ignoring grace periods.
     """
 
     thresholds: tuple[Threshold, ...]
@@ -96,6 +102,34 @@ class HeadroomInputs:
     image_gc_low_threshold_percent: int
     reclaimable_bytes: Mapping[Signal, int]
     image_gc_enabled: bool = True
+    same_filesystem: Mapping[Signal, frozenset[Signal]] = dataclasses.field(default_factory=dict)
+    thresholds_met: tuple[Threshold, ...] = ()
+
+
+# Signals that observe one filesystem, per layout: filling it moves all of them together.
+_FILESYSTEM_GROUPS: dict[FsLayout, tuple[frozenset[Signal], ...]] = {
+    FsLayout.SINGLE: (
+        frozenset({Signal.NODEFS_AVAILABLE, Signal.IMAGEFS_AVAILABLE, Signal.CONTAINERFS_AVAILABLE}),
+        frozenset({Signal.NODEFS_INODES_FREE, Signal.IMAGEFS_INODES_FREE, Signal.CONTAINERFS_INODES_FREE}),
+    ),
+    FsLayout.DEDICATED_IMAGEFS: (
+        frozenset({Signal.IMAGEFS_AVAILABLE, Signal.CONTAINERFS_AVAILABLE}),
+        frozenset({Signal.IMAGEFS_INODES_FREE, Signal.CONTAINERFS_INODES_FREE}),
+    ),
+    FsLayout.SPLIT: (
+        frozenset({Signal.NODEFS_AVAILABLE, Signal.CONTAINERFS_AVAILABLE}),
+        frozenset({Signal.NODEFS_INODES_FREE, Signal.CONTAINERFS_INODES_FREE}),
+    ),
+}
+
+
+def filesystem_groups(layout: FsLayout) -> dict[Signal, frozenset[Signal]]:
+    """Return, for each filesystem signal that shares its filesystem with others, the whole group."""
+    groups: dict[Signal, frozenset[Signal]] = {}
+    for group in _FILESYSTEM_GROUPS[layout]:
+        for signal in group:
+            groups[signal] = group
+    return groups
 
 
 def _label(threshold: Threshold) -> str:
@@ -111,16 +145,17 @@ def signal_unit(signal: Signal) -> str:
 
 
 def _eviction_crossing(
-    signal: Signal,
     observation: SignalObservation,
     thresholds: list[Threshold],
     reclaimable: int | None,
+    other_thresholds_met: tuple[str, ...],
 ) -> Crossing:
-    """Find the extra usage after which the eviction manager evicts a pod for ``signal``.
+    """Find the extra usage after which the eviction manager evicts a pod.
 
-    The first threshold to be met triggers the pass (a soft one only after its grace period).
-    With reclaim, eviction needs available + reclaimable < threshold + minimum reclaim for some
-    threshold of the signal.
+    ``thresholds`` are those of every signal on the filesystem. The first one to be met triggers
+    the pass (a soft one only after its grace period). With reclaim, eviction needs
+    available + reclaimable < threshold + minimum reclaim for one of them, or any threshold on
+    another resource met now, because the kubelet checks every threshold after reclaim.
     """
     available, capacity = observation.available, observation.capacity
     triggers = [(amount_until_below(available, threshold_quantity(t.value, capacity)), t) for t in thresholds]
@@ -129,6 +164,10 @@ def _eviction_crossing(
     if not trigger.hard:
         note = f"after the soft threshold's grace period of {trigger.grace_period_s:g} s"
     if reclaimable is None:
+        return Crossing("eviction", trigger_amount, available - trigger_amount, _label(trigger), note=note)
+    if other_thresholds_met:
+        blocked = f"reclaim cannot succeed while {', '.join(other_thresholds_met)} is met"
+        note = f"{note}; {blocked}" if note else blocked
         return Crossing("eviction", trigger_amount, available - trigger_amount, _label(trigger), note=note)
 
     still_met_below = max(
@@ -166,9 +205,12 @@ def signal_headroom(
         amount = amount_until_below(available, threshold_quantity(threshold.value, capacity))
         event = "hard_threshold" if threshold.hard else "soft_threshold"
         crossings.append(Crossing(event, amount, available - amount, _label(threshold)))
-    if own:
+    group = inputs.same_filesystem.get(signal, frozenset({signal}))
+    shared = [t for t in inputs.thresholds if t.signal in group]
+    if shared:
         reclaimable = inputs.reclaimable_bytes.get(signal)
-        crossings.append(_eviction_crossing(signal, observation, own, reclaimable))
+        others = tuple(_label(t) for t in inputs.thresholds_met if t.signal not in group)
+        crossings.append(_eviction_crossing(observation, shared, reclaimable, others))
 
     if trend is not None:
         crossings = [_with_time(c, trend, now) for c in crossings]

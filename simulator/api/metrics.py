@@ -15,8 +15,8 @@ import prometheus_client
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from simulator.api.decision import DecisionView
-from simulator.api.headroom import HeadroomInputs, node_headroom
+from simulator.api.decision import DecisionView, headroom_inputs
+from simulator.api.headroom import node_headroom
 from simulator.api.live import Sample
 from simulator.api.reclaim import sample_reclaimable
 from simulator.signals import NodeCondition
@@ -96,12 +96,8 @@ class Metrics:
                 self.node_condition.labels(condition=condition.value).set(
                     1 if condition.value in view.node_conditions else 0
                 )
-            inputs = HeadroomInputs(
-                thresholds=tuple(r.threshold for r in view.thresholds),
-                image_gc_high_threshold_percent=sample.policy.image_gc.high_threshold_percent,
-                image_gc_low_threshold_percent=sample.policy.image_gc.low_threshold_percent,
-                reclaimable_bytes=sample_reclaimable(sample.reclaimable_bytes, sample.reclaimer, view.layout, sample.sampled_at),
-            )
+            reclaimable = sample_reclaimable(sample.reclaimable_bytes, sample.reclaimer, view.layout, sample.sampled_at)
+            inputs = headroom_inputs(view, sample.policy, reclaimable)
             for entry in node_headroom(view.observations, inputs, {}):
                 eviction = next((c for c in entry.crossings if c.event == "eviction"), None)
                 if eviction is not None:

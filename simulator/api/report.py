@@ -12,7 +12,13 @@ import datetime as dt
 import html
 from collections.abc import Sequence
 
-from simulator.api.headroom import Crossing, HeadroomInputs, image_gc_start_available, signal_headroom
+from simulator.api.headroom import (
+    Crossing,
+    HeadroomInputs,
+    filesystem_groups,
+    image_gc_start_available,
+    signal_headroom,
+)
 from simulator.api.history import HistoryPoint
 from simulator.api.observe import SignalObservation
 from simulator.api.policy_adapter import containerfs_thresholds
@@ -184,11 +190,12 @@ def render_report(
         own = [t for t in thresholds if t.signal is signal]
         trend = fit_trend([(t, float(v)) for t, v in series], capacity=capacity)
         inputs = HeadroomInputs(
-            thresholds=tuple(own),
+            thresholds=tuple(thresholds),
             image_gc_high_threshold_percent=policy.image_gc.high_threshold_percent,
             image_gc_low_threshold_percent=policy.image_gc.low_threshold_percent,
             reclaimable_bytes=reclaimable_bytes or {},
             image_gc_enabled=policy.image_gc.high_threshold_percent < 100,
+            same_filesystem=filesystem_groups(layout),
         )
         headroom = signal_headroom(signal, SignalObservation(series[-1][1], capacity), inputs, trend, _utc(series[-1][0]))
         lines = _lines(signal, capacity, own, policy)

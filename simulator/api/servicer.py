@@ -22,8 +22,8 @@ import structlog
 from simulator._proto.evictsim.v1 import evictsim_pb2 as pb
 from simulator._proto.evictsim.v1 import evictsim_pb2_grpc as pb_grpc
 from simulator.api import convert, validation
-from simulator.api.decision import DecisionView, decide, engine_victims
-from simulator.api.headroom import HeadroomInputs, node_headroom
+from simulator.api.decision import DecisionView, decide, engine_victims, headroom_inputs
+from simulator.api.headroom import node_headroom
 from simulator.api.live import LiveState, Sample
 from simulator.api.policy_adapter import apply_override, config_document
 from simulator.api.reclaim import sample_reclaimable
@@ -210,13 +210,8 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
                 patch_json=change.patch_json,
             )
         view = decide(sample.summary, policy, sampled_at=sample.sampled_at, layout=sample.layout)
-        inputs = HeadroomInputs(
-            thresholds=tuple(r.threshold for r in view.thresholds),
-            image_gc_high_threshold_percent=policy.image_gc.high_threshold_percent,
-            image_gc_low_threshold_percent=policy.image_gc.low_threshold_percent,
-            reclaimable_bytes=sample_reclaimable(sample.reclaimable_bytes, sample.reclaimer, view.layout, sample.sampled_at),
-            image_gc_enabled=policy.image_gc.high_threshold_percent < 100,
-        )
+        reclaimable = sample_reclaimable(sample.reclaimable_bytes, sample.reclaimer, view.layout, sample.sampled_at)
+        inputs = headroom_inputs(view, policy, reclaimable)
         trends = self._trends(view, window, {s: request.rate_per_second[s.value] for s in rates})
         entries = node_headroom(
             view.observations, inputs, trends, signals=signals or None, now=sample.sampled_at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from simulator.api.headroom import (
     HeadroomInputs,
     amount_until_below,
+    filesystem_groups,
     image_gc_start_available,
     signal_headroom,
 )
@@ -16,7 +18,7 @@ from simulator.api.observe import SignalObservation
 from simulator.api.trend import given_trend
 from simulator.policy.model import Threshold, ThresholdValue, round_to_float32, threshold_quantity
 from simulator.quantity import Quantity
-from simulator.signals import Signal
+from simulator.signals import FsLayout, Signal
 
 GI = 1024**3
 MI = 1024**2
@@ -148,3 +150,39 @@ def test_headroom_times_from_rate() -> None:
     )
     crossing = next(c for c in result.crossings if c.event == "hard_threshold")
     assert crossing.seconds == pytest.approx((GI + 1) / 1024.0)
+
+
+def test_eviction_checks_every_threshold_on_the_filesystem() -> None:
+    """After reclaim the kubelet checks every threshold (reclaimNodeLevelResources).
+
+    On one filesystem, nodefs.available<10Gi with a 10Gi minimum reclaim still holds after
+    imagefs reclaim frees 2Gi, so the first imagefs eviction comes as soon as imagefs<15Gi is met.
+    """
+    imagefs = hard(Signal.IMAGEFS_AVAILABLE, ThresholdValue(quantity=Quantity.parse("15Gi")))
+    nodefs = hard(Signal.NODEFS_AVAILABLE, ThresholdValue(quantity=Quantity.parse("10Gi")), ThresholdValue(quantity=Quantity.parse("10Gi")))
+    observation = SignalObservation(40 * GI, 100 * GI)
+    alone = inputs(imagefs, nodefs, reclaimable={Signal.IMAGEFS_AVAILABLE: 2 * GI})
+    shared = dataclasses.replace(alone, same_filesystem=filesystem_groups(FsLayout.SINGLE))
+
+    by_itself = next(c for c in signal_headroom(Signal.IMAGEFS_AVAILABLE, observation, alone).crossings if c.event == "eviction")
+    together = next(c for c in signal_headroom(Signal.IMAGEFS_AVAILABLE, observation, shared).crossings if c.event == "eviction")
+    assert by_itself.amount == 40 * GI + 2 * GI - 15 * GI + 1
+    assert together.amount == 40 * GI - 15 * GI + 1
+
+
+def test_eviction_blocked_by_other_met_threshold() -> None:
+    """A threshold met on another resource makes every reclaim insufficient, so eviction comes at the trigger."""
+    imagefs = hard(Signal.IMAGEFS_AVAILABLE, ThresholdValue(quantity=Quantity.parse("1Gi")))
+    memory = Threshold(Signal.MEMORY_AVAILABLE, ThresholdValue(quantity=Quantity.parse("1Gi")), 60.0, text="memory.available<1Gi")
+    blocked = dataclasses.replace(
+        inputs(imagefs, memory, reclaimable={Signal.IMAGEFS_AVAILABLE: 5 * GI}), thresholds_met=(memory,)
+    )
+    eviction = next(c for c in signal_headroom(Signal.IMAGEFS_AVAILABLE, SignalObservation(10 * GI, 100 * GI), blocked).crossings if c.event == "eviction")
+    assert eviction.amount == 9 * GI + 1
+    assert "memory.available<1Gi" in eviction.note
+
+
+def test_filesystem_groups_by_layout() -> None:
+    assert Signal.NODEFS_AVAILABLE in filesystem_groups(FsLayout.SINGLE)[Signal.IMAGEFS_AVAILABLE]
+    assert Signal.NODEFS_AVAILABLE not in filesystem_groups(FsLayout.DEDICATED_IMAGEFS)[Signal.IMAGEFS_AVAILABLE]
+    assert filesystem_groups(FsLayout.SPLIT)[Signal.CONTAINERFS_AVAILABLE] == frozenset({Signal.NODEFS_AVAILABLE, Signal.CONTAINERFS_AVAILABLE})
