@@ -181,3 +181,45 @@ def test_go_duration_format(nanoseconds: int, text: str) -> None:
 def test_go_duration_format_seconds() -> None:
     assert format_go_duration(300) == "5m0s"
     assert format_go_duration(0.3) == "300ms"
+
+
+SUFFIX_SCALE = {
+    "": Fraction(1),
+    "n": Fraction(1, 10**9),
+    "u": Fraction(1, 10**6),
+    "m": Fraction(1, 1000),
+    "k": Fraction(10**3),
+    "M": Fraction(10**6),
+    "G": Fraction(10**9),
+    "T": Fraction(10**12),
+    "Ki": Fraction(2**10),
+    "Mi": Fraction(2**20),
+    "Gi": Fraction(2**30),
+    "Ti": Fraction(2**40),
+    "e3": Fraction(1000),
+    "E-2": Fraction(1, 100),
+}
+
+
+@settings(deadline=None)
+@given(
+    st.sampled_from(["", "+", "-"]),
+    st.integers(min_value=0, max_value=10**12),
+    st.one_of(st.none(), st.integers(min_value=0, max_value=10**6)),
+    st.sampled_from(sorted(SUFFIX_SCALE)),
+)
+def test_quantity_value_matches_grammar(sign: str, whole: int, fraction: int | None, suffix: str) -> None:
+    """Any sign, digits, fraction and suffix parse to number * suffix, rounded away from zero to 1n.
+
+    The expected value is computed independently of the parser, from apimachinery's rules.
+    """
+    text = f"{sign}{whole}" + ("" if fraction is None else f".{fraction}") + suffix
+    number = Fraction(f"{whole}.{fraction}" if fraction is not None else str(whole))
+    exact = number * SUFFIX_SCALE[suffix]
+    nanos = exact * 10**9
+    expected = Fraction(-(-nanos.numerator // nanos.denominator), 10**9)  # ceiling, on the magnitude
+    if suffix.endswith("i"):
+        expected = min(expected, Fraction(2**63 - 1))  # binary amounts are capped at the int64 maximum
+    if sign == "-":
+        expected = -expected
+    assert Quantity.parse(text).value == expected
