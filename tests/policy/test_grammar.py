@@ -268,6 +268,22 @@ def test_parse_errors(hard: dict, soft: dict, grace: dict, reclaim: dict, messag
         parse_threshold_config([], hard, soft, grace, reclaim)
 
 
+def test_parse_infinite_percentage() -> None:
+    """Go's ParseFloat reads "inf", so "inf%" fails the upper bound check, not the syntax check."""
+    with pytest.raises(ThresholdError, match="must be <= 100%: inf%"):
+        parse_threshold_config([], {"memory.available": "inf%"}, {}, {}, {})
+    with pytest.raises(ThresholdError, match="must be >= 0%: -Inf%"):
+        parse_threshold_config([], {"memory.available": "-Inf%"}, {}, {}, {})
+
+
+def test_minimum_reclaim_has_no_upper_bound() -> None:
+    """parseMinimumReclaims checks only > 0 for percentages, so 150% is accepted."""
+    (threshold,) = parse_threshold_config(
+        [], {"memory.available": "1Gi"}, {}, {}, {"memory.available": "150%"}
+    )
+    assert threshold.min_reclaim == percent(150)
+
+
 def test_soft_zero_grace_is_hard() -> None:
     """A soft threshold with grace 0s is hard in every respect, including the allocatable copy."""
     result = parse_threshold_config(
