@@ -150,6 +150,7 @@ class Daemon:
         self._linted = False
         self._logged_findings: set[str] = set()
         self.log = logger or structlog.get_logger("evictsim.daemon").bind(component="daemon")
+        self._node_bound = bool(self.settings.node_name)
         if self.settings.node_name:
             self.log = self.log.bind(node=self.settings.node_name)
 
@@ -202,6 +203,10 @@ class Daemon:
         if sample is None:
             return
         outcome.sample = sample
+        if not self._node_bound and sample.summary.node.node_name:
+            # every later line names the node, as the snapshot reports it
+            self.log = self.log.bind(node=sample.summary.node.node_name)
+            self._node_bound = True
         self.log.debug("sample_taken", **_sample_fields(sample))
 
         # the eviction manager's pass, and the garbage collectors when their periods are due
@@ -412,6 +417,7 @@ class DaemonThreadExecutor(BaseExecutor):
     def _do_submit_job(self, job: Any, run_times: list[dt.datetime]) -> None:
         def run() -> None:
             try:
+                # APScheduler 3.x's own pool executors pass the same private jobstore alias.
                 events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
             except BaseException as error:  # noqa: BLE001 - reported to the scheduler
                 self._run_job_error(job.id, error, error.__traceback__)

@@ -125,3 +125,16 @@ def test_tick_limit_requests_stop() -> None:
     assert daemon.stop_reason == ""
     daemon.tick()
     assert daemon.stop_reason == "tick_limit"
+
+
+def test_node_name_bound_from_first_sample() -> None:
+    """Without --node-name, lines after the first sample carry the snapshot's node name."""
+    clock = FakeClock()
+    source = ListSource([RuntimeUnavailableError("socket not found"), node_summary(clock.now, imagefs_available=GIB)])
+    with structlog.testing.capture_logs() as captured:
+        daemon = Daemon(source=source, policy=disk_policy(), clock=clock)
+        daemon.tick()
+        daemon.tick()
+    warning = events_named(captured, "runtime_unreachable")[0]
+    assert "node" not in warning
+    assert events_named(captured, "sample_taken")[0]["node"] == "worker-1"
