@@ -83,7 +83,7 @@ def test_tls_key_without_certificate_rejected(tmp_path: Path) -> None:
 def test_history_export_replays_with_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The exported scenario replays the same imagefs series; the step below the threshold sets DiskPressure."""
     live = LiveState()
-    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     availables = [IMAGEFS_HARD + 2000, IMAGEFS_HARD + 1000, IMAGEFS_HARD, IMAGEFS_HARD - 1]
     for step, available in enumerate(availables):
         summary = load_summary()

@@ -15,7 +15,15 @@ from fractions import Fraction
 import pytest
 
 from simulator.api.live import LiveState, Sample
-from simulator.api.whatif import FilesystemDelta, FutureSyncs, ImagePull, PodChange, PolicyChange, WhatIfSpec, apply_what_if
+from simulator.api.whatif import (
+    FilesystemDelta,
+    FutureSyncs,
+    ImagePull,
+    PodChange,
+    PolicyChange,
+    WhatIfSpec,
+    apply_what_if,
+)
 from simulator.errors import InputError
 from simulator.policy.model import ThresholdValue, round_to_float32, threshold_quantity
 from simulator.signals import Signal

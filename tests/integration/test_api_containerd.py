@@ -242,7 +242,7 @@ def test_headroom_predicts_threshold_within_a_block(daemon: ApiDaemon, private_n
 
     first = (crossing.amount - 2 * block) // block * block
     write_file(filler_dir / "first", first)
-    sequence, decision = newer_decision(stub, stub.GetSnapshot(pb.GetSnapshotRequest()).sequence)
+    _, decision = newer_decision(stub, stub.GetSnapshot(pb.GetSnapshotRequest()).sequence)
     after_first, _, met = imagefs(decision)
     assert not met
     assert available - first - block <= after_first <= available - first
