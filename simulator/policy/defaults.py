@@ -3,8 +3,8 @@
 Sources: kubernetes pkg/kubelet/apis/config/v1beta1/defaults.go and
 pkg/kubelet/eviction/defaults_linux.go (1.27-1.35), cmd/kubelet/app/options/options.go for the
 flag-only container GC settings. The default evictionHard is not applied by API defaulting.
-The kubelet applies it when evictionHard is absent from the config file. With flags only, it is
-the --eviction-hard flag's default.
+The kubelet applies it in loadConfigFile (cmd/kubelet/app/server.go) when the --config file has
+no evictionHard, so a kubelet started without --config gets no default hard thresholds.
 """
 
 from __future__ import annotations

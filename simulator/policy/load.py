@@ -3,8 +3,10 @@
 Layers, each overriding the one before (cmd/kubelet/app/server.go, 1.35 master; the same
 order since drop-ins arrived in 1.28):
 
-1. the kubelet's defaults for the chosen version (with flags only, the --eviction-hard
-   flag's default is the OS default map);
+1. the kubelet's defaults for the chosen version. With no input at all, this is a kubelet
+   whose config file sets no eviction field, so it has the default evictionHard. A kubelet
+   started with flags only has no evictionHard at all, because since 1.25 only config file
+   loading applies that default;
 2. a KubeletConfiguration file or a preset's configuration, with v1beta1 defaulting and the
    evictionHard default (replace, or merge from 1.33 with mergeDefaultEvictionSettings);
 3. ``--config-dir`` drop-ins as JSON merge patches, then defaulting again;
@@ -207,13 +209,20 @@ def _duration_ns(value: Any, name: str, builder: _Builder) -> int:
 # layers
 
 
-def _base_defaults(builder: _Builder) -> None:
-    """Start from the kubelet's own defaults, as if it were started with flags only."""
-    builder.set_field(
-        "evictionHard",
-        kubelet_defaults.default_eviction_hard(builder.version),
-        f"{builder.default_label()} (--eviction-hard default)",
-    )
+def _base_defaults(builder: _Builder, *, config_file_defaults: bool) -> None:
+    """Start from the kubelet's v1beta1 defaults.
+
+    With ``config_file_defaults`` the base also gets the default evictionHard map, as for a
+    --config file that sets no eviction field. Without it the base is a kubelet started with
+    no --config: since 1.25 only loadConfigFile applies the evictionHard default, and v1beta1
+    defaulting does not, so such a kubelet has no hard thresholds unless --eviction-hard is set.
+    """
+    if config_file_defaults:
+        builder.set_field(
+            "evictionHard",
+            kubelet_defaults.default_eviction_hard(builder.version),
+            f"{builder.default_label()} (config file without evictionHard)",
+        )
     _apply_v1beta1_defaults(builder, None)
 
 
@@ -663,11 +672,15 @@ def build_policy(inputs: PolicyInputs) -> Policy:
         _apply_configz(builder, read_configz_file(inputs.configz_file))
         return _assemble(builder)
 
-    _base_defaults(builder)
     config_file = inputs.config_file
     config_dir = inputs.config_dir
     if parsed_flags is not None:
         config_file, config_dir = _config_paths_from_flags(builder, parsed_flags, config_file, config_dir)
+    has_config_document = bool(config_file) or (preset is not None and preset.document is not None)
+    flags_only = not has_config_document and (
+        parsed_flags is not None or preset_flags is not None or bool(config_dir)
+    )
+    _base_defaults(builder, config_file_defaults=not flags_only)
 
     if preset is not None:
         if preset.document is None:
@@ -688,6 +701,12 @@ def build_policy(inputs: PolicyInputs) -> Policy:
                 f"{parsed_flags.source}: flags without effect on eviction or GC, ignored: "
                 f"{', '.join(sorted(set(parsed_flags.unknown)))}"
             )
+    if flags_only and builder.config.get("evictionHard") is None:
+        builder.warnings.append(
+            "no config file: a kubelet started without --config applies no default evictionHard "
+            "(only config file loading does), so it has no hard thresholds; pass --kubelet-config if "
+            "the node uses one"
+        )
     return _assemble(builder)
 
 
@@ -724,7 +743,7 @@ def policy_from_kubelet_config(
     check_type_meta(data, source, required=False)
     validate_field_types(data, source)
     builder = _Builder(version=normalize_version(version))
-    _base_defaults(builder)
+    _base_defaults(builder, config_file_defaults=True)
     _apply_config_document(builder, ConfigDocument(data=data, source=source), "document")
     return _assemble(builder)
 

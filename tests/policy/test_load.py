@@ -474,6 +474,27 @@ def test_flags_only_container_gc_and_root_dir() -> None:
     assert policy.provenance["rootDir"] == "flag --root-dir (--flags)"
 
 
+def test_flags_only_kubelet_has_no_default_hard() -> None:
+    """Since 1.25 only loadConfigFile applies DefaultEvictionHard; v1beta1 defaulting does not."""
+    policy = build_policy(PolicyInputs(flags_text="--image-gc-high-threshold=90"))
+    assert policy.thresholds == ()
+    assert any("no config file" in w for w in policy.warnings)
+    assert policy.pressure_transition_period_s == 300  # v1beta1 defaulting still applies
+
+
+def test_config_dir_only_has_no_default_hard(tmp_path: Path) -> None:
+    """With --config-dir and no --config, the drop-ins patch the flag-based configuration."""
+    write(tmp_path / "conf.d" / "10.conf", "evictionHard:\n  memory.available: 1Gi\n")
+    policy = build_policy(PolicyInputs(config_dir=str(tmp_path / "conf.d")))
+    assert hard_map(policy) == {"memory.available": "1Gi"}
+
+
+def test_no_input_is_config_file_defaults() -> None:
+    policy = build_policy(PolicyInputs())
+    assert hard_map(policy) == DEFAULT_5
+    assert policy.warnings == ()
+
+
 def test_flags_env_file(tmp_path: Path) -> None:
     env = tmp_path / "kubelet"
     env.write_text(
