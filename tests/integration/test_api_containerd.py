@@ -116,17 +116,17 @@ def filler_dir(private_node: ContainerdNode) -> Iterator[Path]:
     directory.rmdir()
 
 
-def newer_decision(stub: pb_grpc.WhatIfServiceStub, after_sequence: int, timeout_s: float = 20.0) -> tuple[int, pb.Decision]:
-    """Wait for a sample begun after ``after_sequence`` was published; return its sequence and decision.
+def newer_decision(stub: pb_grpc.WhatIfServiceStub, after_sequence: int, timeout_s: float = 20.0) -> pb.Decision:
+    """Wait for a sample begun after ``after_sequence`` was published.
 
     The sample right after ``after_sequence`` may have started before the caller's last write,
-    so this waits for the one after it.
+    so this waits for the one after it. Returns that sample's decision.
     """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         sequence = stub.GetSnapshot(pb.GetSnapshotRequest(), timeout=2).sequence
         if sequence > after_sequence + 1:
-            return sequence, stub.GetDecision(pb.GetDecisionRequest(), timeout=2)
+            return stub.GetDecision(pb.GetDecisionRequest(), timeout=2)
         time.sleep(0.2)
     raise AssertionError(f"no new sample after sequence {after_sequence} within {timeout_s} s")
 
@@ -231,7 +231,7 @@ def test_headroom_predicts_threshold_within_a_block(daemon: ApiDaemon, private_n
     """
     stub = daemon.connect()
     block = os.statvfs(filler_dir).f_bsize
-    sequence, decision = newer_decision(stub, stub.GetSnapshot(pb.GetSnapshotRequest()).sequence)
+    decision = newer_decision(stub, stub.GetSnapshot(pb.GetSnapshotRequest()).sequence)
     crossing = next(
         c for c in stub.Headroom(pb.HeadroomRequest(signals=["imagefs.available"])).signals[0].crossings
         if c.event == "hard_threshold"
@@ -242,14 +242,14 @@ def test_headroom_predicts_threshold_within_a_block(daemon: ApiDaemon, private_n
 
     first = (crossing.amount - 2 * block) // block * block
     write_file(filler_dir / "first", first)
-    _, decision = newer_decision(stub, stub.GetSnapshot(pb.GetSnapshotRequest()).sequence)
+    decision = newer_decision(stub, stub.GetSnapshot(pb.GetSnapshotRequest()).sequence)
     after_first, _, met = imagefs(decision)
     assert not met
     assert available - first - block <= after_first <= available - first
 
     second = -(-(after_first - threshold + 1) // block) * block
     write_file(filler_dir / "second", second)
-    _, decision = newer_decision(stub, stub.GetSnapshot(pb.GetSnapshotRequest()).sequence)
+    decision = newer_decision(stub, stub.GetSnapshot(pb.GetSnapshotRequest()).sequence)
     after_second, _, met = imagefs(decision)
     assert met
     assert after_first - second - block <= after_second <= after_first - second
