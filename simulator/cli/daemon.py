@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from simulator.api.server import add_server_arguments, make_live_state, start_server
 from simulator.daemon.daemon import (
     CONTAINER_GC_PERIOD_S,
     EVICTION_MONITORING_PERIOD_S,
@@ -20,6 +21,8 @@ from simulator.daemon.daemon import (
 )
 from simulator.daemon.logging import LOG_LEVELS, configure_logging
 from simulator.errors import EvictsimError, InputError
+from simulator.policy.lint import lint_policy
+from simulator.policy.load import add_policy_arguments, policy_from_args
 from simulator.replay import RecordedSource
 
 
@@ -80,19 +83,11 @@ def register(subparsers: Any) -> None:
 
 def _add_optional_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the policy and API options from their packages."""
-    from simulator.policy.load import add_policy_arguments
-
     add_policy_arguments(parser)
-    try:
-        from simulator.api.server import add_server_arguments
-    except ImportError:
-        return
     add_server_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from simulator.policy.load import policy_from_args
-
     configure_logging(args.log_level)
     policy = policy_from_args(args)
     pods = _load_pods(args)
@@ -114,27 +109,23 @@ def run(args: argparse.Namespace) -> int:
         node_name=args.node_name or "",
     )
 
-    live_state, server = _start_api(args, policy)
-    try:
-        daemon = Daemon(source=source, policy=policy, settings=settings, pods=pods, live_state=live_state,
-                        lint=_lint_function(), layout=layout)
-        return daemon.run()
-    finally:
-        if server is not None:
-            server.stop()
+    live_state = make_live_state(args)
+    daemon = Daemon(source=source, policy=policy, settings=settings, pods=pods, live_state=live_state,
+                    lint=lint_policy, layout=layout)
+    # Signals are handled from before the API starts until it has stopped.
+    with daemon.handling_signals():
+        server = None if args.no_api else start_server(live_state, args)
+        try:
+            return daemon.run(handle_signals=False)
+        finally:
+            if server is not None:
+                # a short grace keeps a signalled stop within about a second
+                server.stop(grace_s=0.5)
 
 
 def _policy_options_given(args: argparse.Namespace) -> bool:
     names = ("kubelet_config", "config_dir", "configz", "flags", "flags_file", "preset", "kubelet_version")
     return any(getattr(args, name, None) for name in names)
-
-
-def _lint_function() -> Any:
-    try:
-        from simulator.policy.lint import lint_policy
-    except ImportError:
-        return None
-    return lint_policy
 
 
 def _build_source(args: argparse.Namespace, policy: Any) -> Any:
@@ -174,19 +165,6 @@ def _load_pods(args: argparse.Namespace) -> list[Any] | None:
                 "check the kubeconfig (--kubeconfig) or give the specs with --pods FILE"
             ) from error
     return None
-
-
-def _start_api(args: argparse.Namespace, policy: Any) -> tuple[Any, Any]:
-    """Create the live state and start the gRPC server, unless the API is absent or disabled."""
-    try:
-        from simulator.api.live import LiveState
-        from simulator.api.server import start_server
-    except ImportError:
-        return None, None
-    live_state = LiveState()
-    if getattr(args, "no_api", False):
-        return live_state, None
-    return live_state, start_server(live_state, args)
 
 
 def _positive_seconds(text: str) -> float:

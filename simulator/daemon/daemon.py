@@ -9,12 +9,13 @@ schedules ticks with APScheduler and stops cleanly on SIGTERM or SIGINT.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import structlog
@@ -246,9 +247,11 @@ class Daemon:
                 self.request_stop("replay_finished")
                 return None
             except (RuntimeUnavailableError, NotCriServerError) as error:
+                self._count_runtime_error("cri_unavailable" if isinstance(error, RuntimeUnavailableError) else "cri_not_a_server")
                 self._note_runtime_unreachable(now, error)
                 return None
             except ProbeError as error:
+                self._count_runtime_error(f"probe_{getattr(error, 'kind', 'failed')}")
                 self._note_sample_failure(error)
                 return None
             break
@@ -261,6 +264,11 @@ class Daemon:
             self.log.info("sample_recovered", source=self.source.description, previous_error=self._sample_error)
             self._sample_error = None
         return sample
+
+    def _count_runtime_error(self, kind: str) -> None:
+        """Count every failed sample in the API's metrics (``evictsim_runtime_errors{kind}``)."""
+        if self.live_state is not None:
+            self.live_state.record_runtime_error(kind)
 
     def _note_runtime_unreachable(self, now: dt.datetime, error: Exception) -> None:
         if self._runtime_down_since is not None:
@@ -340,12 +348,32 @@ class Daemon:
             self.stop_reason = reason
             self._stop.set()
 
-    def run(self) -> int:
+    @contextlib.contextmanager
+    def handling_signals(self) -> Iterator[None]:
+        """Turn SIGTERM and SIGINT into a stop request while the block runs (main thread only).
+
+        Callers that start other services (the API server) before :meth:`run` and stop them
+        after it wrap all of that, so a signal never meets the default handler halfway.
+        """
+        restore = self._install_signal_handlers()
+        try:
+            yield
+        finally:
+            restore()
+
+    def run(self, *, handle_signals: bool = True) -> int:
         """Tick every ``interval_s`` until stopped by a signal, the tick limit or the replay's end.
 
-        Returns the exit code (0). SIGTERM and SIGINT stop the loop; a tick in progress is
-        given at most 0.2 s, since ticks only read.
+        Returns the exit code (0). SIGTERM and SIGINT stop the loop (with ``handle_signals``,
+        or inside :meth:`handling_signals`); a tick in progress is given at most 0.2 s, since
+        ticks only read.
         """
+        if handle_signals:
+            with self.handling_signals():
+                return self._run()
+        return self._run()
+
+    def _run(self) -> int:
         self.log.info(
             "daemon_started",
             source=self.source.description,
@@ -354,7 +382,6 @@ class Daemon:
             **self.settings.to_log(),
         )
 
-        restore = self._install_signal_handlers()
         scheduler = BackgroundScheduler(executors={"default": DaemonThreadExecutor()}, timezone=UTC)
         scheduler.add_job(
             self.tick,
@@ -376,7 +403,6 @@ class Daemon:
                 pass
         finally:
             scheduler.shutdown(wait=False)
-            restore()
             # A tick still blocked in a CRI call keeps its channel: closing it under the call
             # would only add a late error line. The process exits without waiting for it.
             if self._tick_lock.acquire(timeout=_STOP_WAIT_S):

@@ -203,3 +203,41 @@ def test_sigterm_during_slow_runtime_call(tmp_path: Path) -> None:
     events = json_events(stdout)
     assert events[-1]["event"] == "daemon_stopped"
     assert events[-1]["reason"] == "SIGTERM"
+
+
+def test_sigterm_with_api_serving(tmp_path: Path) -> None:
+    """With the gRPC API on its Unix socket, SIGTERM still stops the daemon within a second."""
+    socket_path = tmp_path / "api" / "evictsim.sock"
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "simulator", "daemon", "--interval", "1",
+            "--replay", str(EXAMPLE),
+            "--socket", f"unix://{socket_path}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not socket_path.exists():
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "the API socket never appeared"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        sent_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=5)
+        elapsed = time.monotonic() - sent_at
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == 0, stderr
+    assert elapsed < 1.0
+    assert not socket_path.exists()
+    stopped = [event for event in json_events(stdout) if event["event"] == "daemon_stopped"]
+    assert [event["reason"] for event in stopped] == ["SIGTERM"]

@@ -33,3 +33,22 @@ def test_each_tick_published() -> None:
     assert latest.node_conditions == ("DiskPressure",)
     assert latest.decision["conditions"]["DiskPressure"] is True
     assert latest.gc["imageGC"]["usagePercent"] == 50
+
+
+def test_failed_samples_counted_for_metrics() -> None:
+    """Every failed sample is counted by kind, although the warning is logged only once."""
+    from simulator.errors import FsInfoError, RuntimeUnavailableError
+
+    kinds: list[str] = []
+    live = LiveState()
+    live.on_runtime_error(kinds.append)
+    clock = FakeClock()
+    source = ListSource(
+        [RuntimeUnavailableError("socket not found")] * 3
+        + [FsInfoError("device 7:3 not found", kind="device_not_found")]
+    )
+    with structlog.testing.capture_logs():
+        daemon = Daemon(source=source, policy=disk_policy(), clock=clock, live_state=live)
+        for _ in range(4):
+            daemon.tick()
+    assert kinds == ["cri_unavailable"] * 3 + ["probe_device_not_found"]
