@@ -6,10 +6,12 @@ import argparse
 from typing import Any
 
 from simulator.cli.output import add_output_option, emit, format_table
+from simulator.policy.containerfs import synthesize_containerfs_thresholds
 from simulator.policy.lint import lint_policy
 from simulator.policy.load import add_policy_arguments, policy_from_args
 from simulator.policy.model import Policy, Threshold
 from simulator.policy.presets import dump_preset_metadata, load_preset, preset_names
+from simulator.policy.versions import CONTAINERFS_SIGNALS_SINCE, at_least
 from simulator.quantity import format_go_duration
 from simulator.signals import FsLayout, Signal
 
@@ -69,9 +71,7 @@ def policy_document(policy: Policy, layout: FsLayout | None = None) -> dict[str,
     """Return the policy, its provenance and lint findings as a JSON-ready dict."""
     thresholds = list(policy.thresholds)
     containerfs_errors: list[str] = []
-    if layout is not None:
-        from simulator.policy.containerfs import synthesize_containerfs_thresholds
-
+    if layout is not None and at_least(policy.kubelet_version, CONTAINERFS_SIGNALS_SINCE):
         thresholds, containerfs_errors = synthesize_containerfs_thresholds(thresholds, layout)
     return {
         "kubeletVersion": policy.kubelet_version,

@@ -43,6 +43,8 @@ def synthesize_containerfs_thresholds(
 ) -> tuple[list[Threshold], list[str]]:
     """Return the thresholds with containerfs copies for ``layout``, and the kubelet's logged errors.
 
+    Kubelets before 1.29 have no containerfs signals, so callers skip this for them.
+
     NOTE: when the source threshold does not exist, the kubelet appends an empty threshold
     (no operator, zero value) that can never be met. evictsim leaves it out instead.
     """

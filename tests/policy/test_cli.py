@@ -51,10 +51,18 @@ def test_show_config_file_yaml() -> None:
 
 
 def test_show_table_with_layout() -> None:
-    result = run("show", "--preset", "kubeadm", "--layout", "single", "-o", "table")
+    result = run("show", "--preset", "kubeadm", "--kubelet-version", "1.31", "--layout", "single", "-o", "table")
     assert result.returncode == 0, result.stderr
     assert "containerfs.available" in result.stdout
     assert "EVS004 warning" in result.stdout
+
+
+def test_show_layout_before_129_has_no_containerfs() -> None:
+    result = run("show", "--kubelet-version", "1.28", "--layout", "single", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    signals = {t["signal"] for t in json.loads(result.stdout)["thresholds"]}
+    assert "containerfs.available" not in signals
+    assert "nodefs.available" in signals
 
 
 def test_show_flags_and_configz() -> None:
