@@ -166,7 +166,7 @@ def test_replay_with_pod_specs_skips_critical_pod(tmp_path: Path) -> None:
 
 
 def test_sigterm_during_slow_runtime_call(tmp_path: Path) -> None:
-    """A tick blocked in a CRI call (the runtime answers after 5 s) does not delay the stop."""
+    """A tick blocked in a CRI call (the runtime replies after 5 s) does not delay the stop."""
     from tests.fakes.fake_cri import FakeCriServer
 
     with FakeCriServer() as server:
