@@ -137,7 +137,10 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
         return sample
 
     def live_decision(self, sample: Sample) -> DecisionView:
-        """Return the decision on ``sample`` unchanged, computed once per sample."""
+        """Return the decision on ``sample`` unchanged, computed once per sample.
+
+        Node conditions and victims come from the daemon's engine when the sample carries them.
+        """
         cached = self._decision_cache
         if cached is not None and cached[0] == sample.sequence:
             return cached[1]
@@ -148,7 +151,12 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
             layout=sample.layout,
             observations=sample.observations or None,
             victims=engine_victims(sample.decision),
+            engine=sample.decision,
         )
+        if sample.node_conditions is not None:
+            # The daemon's engine keeps state across passes, so its conditions include the
+            # pressure transition period that a single pass cannot know.
+            view = dataclasses.replace(view, node_conditions=tuple(sorted(sample.node_conditions)))
         with self._cache_lock:
             if self._decision_cache is None or self._decision_cache[0] < sample.sequence:
                 self._decision_cache = (sample.sequence, view)

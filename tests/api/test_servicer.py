@@ -276,3 +276,15 @@ def test_concurrent_what_ifs_while_publishing(live: LiveState, stub: pb_grpc.Wha
     latest = live.read()
     assert latest is not None
     assert latest.sequence > 1
+
+
+def test_live_conditions_come_from_daemon(live: LiveState, stub: pb_grpc.WhatIfServiceStub) -> None:
+    """A condition the daemon still reports inside the pressure transition period is kept."""
+    sample = make_sample()
+    engine_decision = {"evictions": [{"pod": "default/web", "signal": "imagefs.available", "reason": "Evicted", "message": "low on ephemeral-storage"}]}
+    live.publish(dataclasses.replace(sample, node_conditions=("DiskPressure",), decision=engine_decision))
+    decision = stub.GetDecision(pb.GetDecisionRequest())
+    assert list(decision.node_conditions) == ["DiskPressure"]
+    assert list(decision.signals_met) == []
+    assert [v.pod for v in decision.victims] == ["default/web"]
+    assert decision.detail["engine"]["evictions"][0]["pod"] == "default/web"
