@@ -16,7 +16,7 @@ pkg/kubelet/kubeletconfig/configfiles, read at the 1.35 master; drop-ins exist s
 3. Command-line flags are parsed again over the result (see ``simulator.policy.flags``).
 
 A document here is a plain dict in v1beta1 JSON shape. ``ConfigDocument`` carries it with the
-line of every field path, so provenance can say ``/etc/kubernetes/kubelet.yaml:23``.
+line of every field path, so provenance can name ``/etc/kubernetes/kubelet.yaml:23``.
 """
 
 from __future__ import annotations
