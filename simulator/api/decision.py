@@ -33,7 +33,7 @@ class ThresholdResult:
 
 @dataclasses.dataclass(frozen=True)
 class DecisionView:
-    """What the kubelet would do on one Summary under one Policy.
+    """The kubelet's decision on one Summary under one Policy.
 
     ``node_conditions`` are the conditions of the thresholds met on this pass. They ignore the
     pressure transition period, which would keep a condition set for a while after it clears.

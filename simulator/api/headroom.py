@@ -88,7 +88,7 @@ class SignalHeadroom:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class HeadroomInputs:
-    """What headroom needs besides observations.
+    """The inputs of headroom besides observations.
 
     ``reclaimable_bytes`` is, per filesystem signal, how many bytes node-level reclaim would free
     on that signal's filesystem now. A signal missing from it has no reclaim step, as for memory,
