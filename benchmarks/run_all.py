@@ -55,7 +55,7 @@ def quick_arguments(script: Path) -> list[str] | None:
 
 
 def run_script(script: Path, arguments: list[str]) -> int:
-    """Run one script with its output going straight to ours; return its exit status."""
+    """Run one script with its output going straight to ours, and return its exit status."""
     command = [sys.executable, str(script), *arguments]
     print(f"=== {script.name} {' '.join(arguments)}".rstrip(), flush=True)
     start = time.monotonic()
@@ -74,11 +74,11 @@ def main(argv: list[str] | None = None) -> int:
 
     scripts = benchmark_scripts()
     if options.only:
-        wanted = {name.removesuffix(".py") for name in options.only}
-        unknown = wanted - {script.stem for script in scripts}
+        requested = {name.removesuffix(".py") for name in options.only}
+        unknown = requested - {script.stem for script in scripts}
         if unknown:
             parser.error(f"no benchmark named {', '.join(sorted(unknown))}; have {', '.join(s.stem for s in scripts)}")
-        scripts = [script for script in scripts if script.stem in wanted]
+        scripts = [script for script in scripts if script.stem in requested]
 
     failed: list[str] = []
     for script in scripts:

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,10 @@ import pytest
 from benchmarks import run_all
 from benchmarks.bench_sample import (
     Distribution,
+    TargetNode,
     _is_sample_event,
     format_report,
+    measure_daemon_memory,
     read_proc_status_bytes,
 )
 
@@ -129,7 +132,7 @@ def test_report_marks_missed_targets() -> None:
         "node": "test node",
         "machine": {
             "cpu_model": "cpu", "cpus": "2", "memory": "1.0 GiB", "kernel": "6", "python": "3.11",
-            "runtime": "containerd 1.6", "date": "2026-01-01 00:00 UTC",
+            "runtime": "containerd 1.6", "date": "2026-01-01 00:00 UTC", "load_average_1m": "0.50",
         },
         "warmup": 1,
         "floor": {"count": 2, "median_us": 100.0, "p90_us": 110.0, "p99_us": 120.0},
@@ -154,3 +157,20 @@ def test_run_all_rejects_unknown_name() -> None:
 
     assert result.returncode == 2
     assert "no benchmark named bench_nothing" in result.stderr
+
+
+def test_daemon_memory_without_runtime(tmp_path: Path) -> None:
+    """A daemon that never samples is killed at the timeout and reported as an error, not waited on forever.
+
+    With 1,000 samples requested the daemon's own tick limit (2,010 ticks at 0.05 s) is far
+    beyond the 3 s timeout, so only the watchdog can end the run in time.
+    """
+    node = TargetNode(
+        endpoint=f"unix://{tmp_path}/missing.sock", root_dir=str(tmp_path), description="no runtime"
+    )
+    start = time.monotonic()
+
+    with pytest.raises(RuntimeError, match="logged 0 of 1000 samples before it exited or 3 s passed"):
+        measure_daemon_memory(node, samples=1000, interval_s=0.05, timeout_s=3.0)
+
+    assert time.monotonic() - start < 30
