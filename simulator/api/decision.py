@@ -37,6 +37,7 @@ class DecisionView:
 
     ``node_conditions`` are the conditions of the thresholds met on this pass. They ignore the
     pressure transition period, which would keep a condition set for a while after it clears.
+    For the live sample the servicer uses the daemon's conditions instead, which include it.
     ``reclaim_signal`` is the signal an actionable threshold makes the kubelet reclaim for:
     memory signals first, then the first other one in signal order. ``engine`` is the engine's
     ``Decision`` (or its JSON) when the engine's pass ran, converted only by ``to_json``.
