@@ -17,7 +17,7 @@ from simulator.daemon.events import filesystem_of
 from simulator.engine.containergc import ContainerUsage, infer_pod_states, plan_container_gc
 from simulator.engine.eviction import EvictionManager
 from simulator.engine.gc_reclaimer import GCReclaimer
-from simulator.engine.imagegc import ImageGCSimulator
+from simulator.engine.imagegc import DETECTION_PERIOD_S, ImageGCSimulator
 from simulator.engine.images import ContainerInfo, ImageInfo, SandboxInfo
 from simulator.scenario import infer_layout as infer_layout_from_sizes
 from simulator.signals import FsLayout
@@ -100,6 +100,7 @@ class NodeEvaluator:
         self.layout: FsLayout | None = None
         self._gc_reclaimer: Any = None
         self._last_image_gc: dt.datetime | None = None
+        self._last_detection: dt.datetime | None = None
         self._last_container_gc: dt.datetime | None = None
 
     def evaluate(self, summary: Summary, now: dt.datetime, gc_inputs: GcInputs | None = None) -> Evaluation:
@@ -116,7 +117,14 @@ class NodeEvaluator:
         # the runtime's lists as the kubelet's image manager and container GC see them
         pod_states = None
         if gc_inputs is not None:
-            self.image_gc.detect(gc_inputs.images, gc_inputs.containers, now)
+            # The kubelet's image manager detects images every 5 minutes (and at each GC run),
+            # not every sync, so a new image's firstDetected can lag its pull by that much.
+            if _is_due(self._last_detection, now, DETECTION_PERIOD_S):
+                self._last_detection = now
+                self.image_gc.detect(gc_inputs.images, gc_inputs.containers, now)
+            else:
+                self.image_gc.images = list(gc_inputs.images)
+                self.image_gc.containers = list(gc_inputs.containers)
             api_uids = [pod.uid for pod in self.pods] if self.pods is not None else None
             pod_states = infer_pod_states(gc_inputs.sandboxes, api_uids)
             if isinstance(self._gc_reclaimer, GCReclaimer):
