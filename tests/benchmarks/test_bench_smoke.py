@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from harness import ContainerdNode
 
 from benchmarks import run_all
 from benchmarks.bench_sample import (
@@ -56,18 +57,19 @@ def test_script_runs_in_quick_mode(script: Path) -> None:
     assert result.stdout.strip(), f"{script.name} printed nothing"
 
 
-@pytest.mark.containerd
-def test_bench_sample_quick_results(tmp_path: Path) -> None:
-    """bench_sample --quick measures both parts against a real containerd and writes consistent JSON."""
-    if os.geteuid() != 0:
-        pytest.skip("bench_sample starts containerd on loop mounts, which needs root")
+def test_bench_sample_on_given_endpoint(containerd_node: ContainerdNode, tmp_path: Path) -> None:
+    """bench_sample --quick --cri-endpoint measures both parts on that runtime and writes consistent JSON."""
     output = tmp_path / "sample.json"
 
-    result = _run([sys.executable, "-m", "benchmarks.bench_sample", "--quick", "--json", str(output)])
+    result = _run(
+        [
+            sys.executable, "-m", "benchmarks.bench_sample", "--quick", "--json", str(output),
+            "--cri-endpoint", containerd_node.endpoint, "--root-dir", str(containerd_node.kubelet_root),
+        ]
+    )  # fmt: skip
 
     assert result.returncode == 0, result.stderr[-2000:]
-    if "skipped:" in result.stdout:
-        pytest.skip(result.stdout.strip().splitlines()[-1])
+    assert f"external runtime at {containerd_node.endpoint}" in result.stdout
     report = json.loads(output.read_text())
     assert report["floor"]["count"] == 20
     assert report["sample"]["count"] == 20
