@@ -91,7 +91,9 @@ class Distribution:
     @classmethod
     def from_ns(cls, durations_ns: list[int]) -> Distribution:
         if len(durations_ns) < 2:
-            raise ValueError(f"invalid durations: percentiles need at least 2 values, got {len(durations_ns)}")
+            raise ValueError(
+                f"invalid durations: percentiles need at least 2 values, got {len(durations_ns)}"
+            )
         micros = [value / 1000 for value in durations_ns]
         cuts = statistics.quantiles(micros, n=100, method="inclusive")
         return cls(count=len(micros), median_us=statistics.median(micros), p90_us=cuts[89], p99_us=cuts[98])
@@ -241,10 +243,15 @@ def measure_breakdown(sampler: Sampler, cri: CriClient, floor: FloorProbe, *, ru
     read_only_channel = open_channel(cri.endpoint)
     read_only_stub = api_pb2_grpc.ImageServiceStub(read_only_channel)
     stored = Sampler(
-        _StoredReply(cri.endpoint, cri.image_fs_info()), sampler.fs_probe, root_dir=sampler.root_dir, node_name="bench"
+        _StoredReply(cri.endpoint, cri.image_fs_info()),
+        sampler.fs_probe,
+        root_dir=sampler.root_dir,
+        node_name="bench",
     )
     parts: dict[str, Callable[[], object]] = {
-        "ImageFsInfo, generated stub, plain channel": lambda: floor.stub.ImageFsInfo(request, timeout=CRI_TIMEOUT_S),
+        "ImageFsInfo, generated stub, plain channel": lambda: floor.stub.ImageFsInfo(
+            request, timeout=CRI_TIMEOUT_S
+        ),
         "ImageFsInfo, generated stub, read-only channel": lambda: read_only_stub.ImageFsInfo(
             request, timeout=CRI_TIMEOUT_S
         ),
@@ -334,7 +341,12 @@ def measure_import_rss() -> int | None:
         "    if line.startswith('VmRSS:'): print(int(line.split()[1]) * 1024)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=120
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     if result.returncode != 0 or not result.stdout.strip():
         return None
@@ -354,7 +366,9 @@ def daemon_command(node: TargetNode, *, api_socket: Path, interval_s: float, max
     ]  # fmt: skip
 
 
-def measure_daemon_memory(node: TargetNode, *, samples: int, interval_s: float, timeout_s: float) -> DaemonMemory:
+def measure_daemon_memory(
+    node: TargetNode, *, samples: int, interval_s: float, timeout_s: float
+) -> DaemonMemory:
     """Run the daemon until it has logged ``samples`` samples, read its memory, then stop it with SIGTERM.
 
     ``--ticks`` is set well above ``samples`` only as a safety stop, and a timer kills the daemon
@@ -495,12 +509,18 @@ def format_report(result: dict[str, Any]) -> str:
         "load average {load_average_1m}".format(**machine),
         "",
         f"{'microseconds':<42} {'median':>9} {'p90':>9} {'p99':>9}",
-        f"{'floor (stub ImageFsInfo + 1 statvfs)':<42} {floor['median_us']:>9.1f} {floor['p90_us']:>9.1f} "
-        f"{floor['p99_us']:>9.1f}",
-        f"{'sample (Sampler.sample, no pod stats)':<42} {sample['median_us']:>9.1f} {sample['p90_us']:>9.1f} "
-        f"{sample['p99_us']:>9.1f}",
-        f"{'ratio sample / floor':<42} {result['ratio_median']:>9.2f} {result['ratio_p90']:>9.2f} "
-        f"{result['ratio_p99']:>9.2f}",
+        (
+            f"{'floor (stub ImageFsInfo + 1 statvfs)':<42} {floor['median_us']:>9.1f} {floor['p90_us']:>9.1f} "
+            f"{floor['p99_us']:>9.1f}"
+        ),
+        (
+            f"{'sample (Sampler.sample, no pod stats)':<42} {sample['median_us']:>9.1f} {sample['p90_us']:>9.1f} "
+            f"{sample['p99_us']:>9.1f}"
+        ),
+        (
+            f"{'ratio sample / floor':<42} {result['ratio_median']:>9.2f} {result['ratio_p90']:>9.2f} "
+            f"{result['ratio_p99']:>9.2f}"
+        ),
         f"runs: {sample['count']} of each, interleaved, after {result['warmup']} warm-up runs",
         f"target: median ratio <= {SAMPLE_RATIO_TARGET}: {verdict(result['ratio_median'] <= SAMPLE_RATIO_TARGET)}",
     ]
@@ -512,10 +532,12 @@ def format_report(result: dict[str, Any]) -> str:
     if daemon is not None:
         lines += [
             "",
-            f"daemon after {daemon['samples']} samples at --interval {daemon['interval_s']:g} "
-            f"({daemon['elapsed_s']:.1f} s): VmRSS {daemon['rss_bytes'] / MIB:.1f} MiB, "
-            f"VmHWM {daemon['hwm_bytes'] / MIB:.1f} MiB (VmRSS after the first sample: "
-            f"{daemon['rss_first_bytes'] / MIB:.1f} MiB)",
+            (
+                f"daemon after {daemon['samples']} samples at --interval {daemon['interval_s']:g} "
+                f"({daemon['elapsed_s']:.1f} s): VmRSS {daemon['rss_bytes'] / MIB:.1f} MiB, "
+                f"VmHWM {daemon['hwm_bytes'] / MIB:.1f} MiB (VmRSS after the first sample: "
+                f"{daemon['rss_first_bytes'] / MIB:.1f} MiB)"
+            ),
             f"target: VmHWM <= {RSS_TARGET_BYTES // MIB} MiB: {verdict(daemon['hwm_bytes'] <= RSS_TARGET_BYTES)}",
         ]
         if daemon.get("import_only_rss_bytes"):
@@ -539,18 +561,42 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         prog="python3 -m benchmarks.bench_sample",
         description="Measure one live sample against the raw CRI + statfs floor, and the daemon's memory.",
     )
-    parser.add_argument("--samples", type=int, default=2000, help="timed runs of the floor and of the sample (default 2000)")
-    parser.add_argument("--warmup", type=int, default=50, help="untimed runs of each before timing (default 50)")
-    parser.add_argument("--daemon-samples", type=int, default=DAEMON_SAMPLES,
-                        help=f"daemon samples before its memory is read (default {DAEMON_SAMPLES}; 0 skips the daemon)")
-    parser.add_argument("--daemon-interval", type=float, default=DAEMON_INTERVAL_S,
-                        help=f"the daemon's --interval in seconds (default {DAEMON_INTERVAL_S:g})")
-    parser.add_argument("--pods", type=int, default=3, help="idle pods to run on the private containerd (default 3)")
-    parser.add_argument("--cri-endpoint", metavar="URL", help="measure this runtime instead of starting a private containerd")
-    parser.add_argument("--root-dir", default="/var/lib/kubelet", help="kubelet root dir with --cri-endpoint (default /var/lib/kubelet)")
-    parser.add_argument("--profile", action="store_true", help="print a cProfile of the sample even when the target is met")
+    parser.add_argument(
+        "--samples", type=int, default=2000, help="timed runs of the floor and of the sample (default 2000)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=50, help="untimed runs of each before timing (default 50)"
+    )
+    parser.add_argument(
+        "--daemon-samples",
+        type=int,
+        default=DAEMON_SAMPLES,
+        help=f"daemon samples before its memory is read (default {DAEMON_SAMPLES}; 0 skips the daemon)",
+    )
+    parser.add_argument(
+        "--daemon-interval",
+        type=float,
+        default=DAEMON_INTERVAL_S,
+        help=f"the daemon's --interval in seconds (default {DAEMON_INTERVAL_S:g})",
+    )
+    parser.add_argument(
+        "--pods", type=int, default=3, help="idle pods to run on the private containerd (default 3)"
+    )
+    parser.add_argument(
+        "--cri-endpoint", metavar="URL", help="measure this runtime instead of starting a private containerd"
+    )
+    parser.add_argument(
+        "--root-dir",
+        default="/var/lib/kubelet",
+        help="kubelet root dir with --cri-endpoint (default /var/lib/kubelet)",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="print a cProfile of the sample even when the target is met"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
-    parser.add_argument("--quick", action="store_true", help="a few runs of each part, to check that the benchmark works")
+    parser.add_argument(
+        "--quick", action="store_true", help="a few runs of each part, to check that the benchmark works"
+    )
     options = parser.parse_args(argv)
     if options.quick:
         options.samples, options.warmup, options.daemon_samples, options.pods = 20, 2, 5, 0
@@ -567,11 +613,17 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         try:
             version = cri.version()
             sampler = Sampler(
-                cri, FsInfoProbe(MountTable.from_file("/proc/self/mountinfo")), root_dir=node.root_dir, node_name="bench"
+                cri,
+                FsInfoProbe(MountTable.from_file("/proc/self/mountinfo")),
+                root_dir=node.root_dir,
+                node_name="bench",
             )
-            floor_cost, sample_cost = measure_sample_cost(sampler, floor, samples=options.samples, warmup=options.warmup)
+            floor_cost, sample_cost = measure_sample_cost(
+                sampler, floor, samples=options.samples, warmup=options.warmup
+            )
             ratios = {
-                name: getattr(sample_cost, name) / getattr(floor_cost, name) for name in ("median_us", "p90_us", "p99_us")
+                name: getattr(sample_cost, name) / getattr(floor_cost, name)
+                for name in ("median_us", "p90_us", "p99_us")
             }
             result: dict[str, Any] = {
                 "node": node.description,
@@ -594,7 +646,10 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             timeout_s = options.daemon_samples * (options.daemon_interval + 1.0) + 60
             try:
                 memory = measure_daemon_memory(
-                    node, samples=options.daemon_samples, interval_s=options.daemon_interval, timeout_s=timeout_s
+                    node,
+                    samples=options.daemon_samples,
+                    interval_s=options.daemon_interval,
+                    timeout_s=timeout_s,
                 )
                 memory = dataclasses.replace(memory, import_only_rss_bytes=measure_import_rss())
                 result["daemon"] = dataclasses.asdict(memory)

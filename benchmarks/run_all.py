@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 -m benchmarks.run_all", description="Run every benchmarks/bench_*.py in name order."
     )
-    parser.add_argument("--quick", action="store_true", help="run each script in its short mode, to check that it works")
+    parser.add_argument(
+        "--quick", action="store_true", help="run each script in its short mode, to check that it works"
+    )
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these scripts, e.g. bench_sample")
     options = parser.parse_args(argv)
 
@@ -77,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         requested = {name.removesuffix(".py") for name in options.only}
         unknown = requested - {script.stem for script in scripts}
         if unknown:
-            parser.error(f"no benchmark named {', '.join(sorted(unknown))}; have {', '.join(s.stem for s in scripts)}")
+            parser.error(
+                f"no benchmark named {', '.join(sorted(unknown))}; have {', '.join(s.stem for s in scripts)}"
+            )
         scripts = [script for script in scripts if script.stem in requested]
 
     failed: list[str] = []
@@ -86,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         if options.quick:
             quick = quick_arguments(script)
             if quick is None:
-                print(f"=== {script.name}: failed: it has no --quick option and no entry in FALLBACK_QUICK_ARGUMENTS", flush=True)
+                print(
+                    f"=== {script.name}: failed: it has no --quick option and no entry in FALLBACK_QUICK_ARGUMENTS",
+                    flush=True,
+                )
                 failed.append(script.name)
                 continue
             arguments = quick

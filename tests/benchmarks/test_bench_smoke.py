@@ -40,18 +40,24 @@ def _script_params() -> list[object]:
 
 
 def _run(command: list[str], timeout_s: float = SCRIPT_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=timeout_s)
+    return subprocess.run(
+        command, cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=timeout_s
+    )
 
 
 @pytest.mark.parametrize("script", _script_params())
 def test_script_runs_in_quick_mode(script: Path) -> None:
     """Each bench_*.py has a short mode, exits 0 in it and prints a report."""
     arguments = run_all.quick_arguments(script)
-    assert arguments is not None, f"{script.name} needs a --quick option (or an entry in FALLBACK_QUICK_ARGUMENTS)"
+    assert arguments is not None, (
+        f"{script.name} needs a --quick option (or an entry in FALLBACK_QUICK_ARGUMENTS)"
+    )
 
     result = _run([sys.executable, str(script), *arguments])
 
-    assert result.returncode == 0, f"{script.name} exited {result.returncode}; stderr: {result.stderr[-2000:]}"
+    assert result.returncode == 0, (
+        f"{script.name} exited {result.returncode}; stderr: {result.stderr[-2000:]}"
+    )
     if "skipped:" in result.stdout:
         pytest.skip(result.stdout.strip().splitlines()[-1])
     assert result.stdout.strip(), f"{script.name} printed nothing"
@@ -75,7 +81,9 @@ def test_bench_sample_on_given_endpoint(containerd_node: ContainerdNode, tmp_pat
     assert report["sample"]["count"] == 20
     assert 0 < report["floor"]["median_us"] <= report["floor"]["p90_us"] <= report["floor"]["p99_us"]
     assert 0 < report["sample"]["median_us"] <= report["sample"]["p90_us"] <= report["sample"]["p99_us"]
-    assert report["ratio_median"] == pytest.approx(report["sample"]["median_us"] / report["floor"]["median_us"])
+    assert report["ratio_median"] == pytest.approx(
+        report["sample"]["median_us"] / report["floor"]["median_us"]
+    )
     assert report["daemon"]["samples"] == 5
     assert 0 < report["daemon"]["rss_bytes"] <= report["daemon"]["hwm_bytes"]
     assert "containerd" in report["machine"]["runtime"]
