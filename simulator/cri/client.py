@@ -44,7 +44,7 @@ from simulator.errors import (
     RuntimeUnavailableError,
 )
 
-log = structlog.get_logger(__name__).bind(component="cri")
+log = structlog.get_logger(__name__, component="cri")
 
 #: The endpoints tried, in this order, when no endpoint is given (the kubelet's usual sockets
 #: for containerd, CRI-O and cri-dockerd).
@@ -216,6 +216,9 @@ def open_channel(endpoint: str) -> grpc.Channel:
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         # No transparent retries, so every call reaches the runtime at most once.
         ("grpc.enable_retries", 0),
+        # A private subchannel pool, so a channel opened after an outage does not inherit the
+        # reconnect backoff of an earlier channel to the same socket.
+        ("grpc.use_local_subchannel_pool", 1),
     ]
     raw_channel = grpc.insecure_channel(endpoint, options=options)
     return grpc.intercept_channel(raw_channel, ReadOnlyInterceptor(endpoint))

@@ -49,7 +49,7 @@ from simulator.snapshot import (
     Summary,
 )
 
-log = structlog.get_logger(__name__).bind(component="sampler")
+log = structlog.get_logger(__name__, component="sampler")
 
 DEFAULT_ROOT_DIR = "/var/lib/kubelet"
 CRIO_SOCKET_SUFFIX = "run/crio/crio.sock"
