@@ -6,7 +6,7 @@ last image and container GC outcome, the reclaim and eviction the kubelet would 
 so a node that stays under pressure for an hour logs ``threshold_met`` once, not 360 times.
 Per-tick detail (``sample_taken``, ``pods_ranked``) is debug-level and built by the daemon.
 
-Every event name and key is listed in docs/events.md.
+Every event name and key is listed in the README, section "Log events".
 """
 
 from __future__ import annotations
