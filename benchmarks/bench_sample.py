@@ -36,6 +36,7 @@ import json
 import os
 import platform
 import pstats
+import shlex
 import shutil
 import signal
 import statistics
@@ -44,7 +45,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -353,8 +354,10 @@ def measure_import_rss() -> int | None:
     return int(result.stdout.split()[0])
 
 
-def daemon_command(node: TargetNode, *, api_socket: Path, interval_s: float, max_ticks: int) -> list[str]:
-    """Build the daemon command: debug logs (for ``sample_taken``), the API on a private socket."""
+def daemon_command(
+    node: TargetNode, *, api_socket: Path, interval_s: float, max_ticks: int, extra: Sequence[str] = ()
+) -> list[str]:
+    """Build the daemon command: debug logs (for ``sample_taken``), the API on a private socket, then ``extra``."""
     return [
         sys.executable, "-m", "simulator", "daemon",
         "--cri-endpoint", node.endpoint,
@@ -363,11 +366,12 @@ def daemon_command(node: TargetNode, *, api_socket: Path, interval_s: float, max
         "--ticks", str(max_ticks),
         "--log-level", "debug",
         "--socket", f"unix://{api_socket}",
+        *extra,
     ]  # fmt: skip
 
 
 def measure_daemon_memory(
-    node: TargetNode, *, samples: int, interval_s: float, timeout_s: float
+    node: TargetNode, *, samples: int, interval_s: float, timeout_s: float, extra: Sequence[str] = ()
 ) -> DaemonMemory:
     """Run the daemon until it has logged ``samples`` samples, read its memory, then stop it with SIGTERM.
 
@@ -378,7 +382,7 @@ def measure_daemon_memory(
     workdir = Path(tempfile.mkdtemp(prefix="evictsim-bench-"))
     stderr_path = workdir / "daemon.stderr"
     command = daemon_command(
-        node, api_socket=workdir / "api.sock", interval_s=interval_s, max_ticks=samples * 2 + 10
+        node, api_socket=workdir / "api.sock", interval_s=interval_s, max_ticks=samples * 2 + 10, extra=extra
     )
     try:
         with open(stderr_path, "wb") as stderr_file:
@@ -539,6 +543,7 @@ def format_report(result: dict[str, Any]) -> str:
                 f"{daemon['rss_first_bytes'] / MIB:.1f} MiB)"
             ),
             f"target: VmHWM <= {RSS_TARGET_BYTES // MIB} MiB: {verdict(daemon['hwm_bytes'] <= RSS_TARGET_BYTES)}",
+            f"daemon command: {shlex.join(daemon['command'])}",
         ]
         if daemon.get("import_only_rss_bytes"):
             lines.append(
@@ -578,6 +583,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=DAEMON_INTERVAL_S,
         help=f"the daemon's --interval in seconds (default {DAEMON_INTERVAL_S:g})",
+    )
+    parser.add_argument(
+        "--daemon-option",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="pass OPTION to the daemon, e.g. --daemon-option=--history-retention=600 (repeatable)",
     )
     parser.add_argument(
         "--pods", type=int, default=3, help="idle pods to run on the private containerd (default 3)"
@@ -649,6 +661,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
                     node,
                     samples=options.daemon_samples,
                     interval_s=options.daemon_interval,
+                    extra=options.daemon_option,
                     timeout_s=timeout_s,
                 )
                 memory = dataclasses.replace(memory, import_only_rss_bytes=measure_import_rss())
