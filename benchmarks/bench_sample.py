@@ -7,12 +7,13 @@ CRI stats provider), with provenance. The floor is the least any client must do 
 numbers: one ImageFsInfo call through the generated stub on a plain gRPC channel (with the same
 2 s deadline) plus one ``os.statvfs`` of the image filesystem. Both run in the same process
 against the same runtime, interleaved and in alternating order so that drift affects both
-alike. Target: median sample <= 1.5 x median floor.
+alike. Target: median sample <= 1.5 x median floor. The benchmark then times each part of a
+sample alone, and prints a cProfile of the sample when the target is missed (or ``--profile``).
 
 Part 2, daemon memory. ``python3 -m simulator daemon`` runs in a subprocess against the same
-runtime at a short ``--interval`` with debug logging. When its ``sample_taken`` event has been
-logged 100 times, VmRSS and VmHWM are read from ``/proc/<pid>/status`` and the daemon gets
-SIGTERM. Target: VmHWM <= 64 MiB.
+runtime at a short ``--interval``, with debug logging and its what-if API on a private Unix
+socket. When its ``sample_taken`` event has been logged 100 times, VmRSS and VmHWM are read
+from ``/proc/<pid>/status`` and the daemon gets SIGTERM. Target: VmHWM <= 64 MiB.
 
 Without ``--cri-endpoint`` the benchmark starts its own containerd with the test harness
 (tests/harness: containerd on a loop-mounted ext4, which needs root) and runs a few idle pods
