@@ -35,6 +35,9 @@ class Sample:
     is a ``simulator.engine.reclaim.Reclaimer`` over this sample's images and containers that
     what-ifs may call; ``None`` models reclaim as freeing nothing. ``image_fs_explanation`` is
     ``simulator.explain.ImageFsExplanation.to_json()`` when the daemon computed it.
+    ``manager_state`` is a copy of the daemon's ``simulator.engine.eviction.ManagerState`` after
+    this pass; what-ifs continue from a copy of it so the pressure transition period and grace
+    periods already running apply. ``None`` makes what-ifs start from a fresh state.
     """
 
     summary: Summary
@@ -51,6 +54,7 @@ class Sample:
     node_conditions: tuple[str, ...] | None = None
     reclaimer: Any = None
     image_fs_explanation: Mapping[str, Any] | None = None
+    manager_state: Any = None
     sequence: int = 0
     observations: Mapping[Signal, SignalObservation] = dataclasses.field(default_factory=dict)
 

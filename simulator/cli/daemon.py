@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import structlog
+
 from simulator.api.server import add_server_arguments, make_live_state, start_server
 from simulator.daemon.daemon import (
     CONTAINER_GC_PERIOD_S,
@@ -20,7 +22,8 @@ from simulator.daemon.daemon import (
     ReplaySource,
 )
 from simulator.daemon.logging import LOG_LEVELS, configure_logging
-from simulator.errors import EvictsimError, InputError
+from simulator.daemon.node_policy import kubelet_config_document, kubelet_version_from_node
+from simulator.errors import EvictsimError, InputError, ProbeError
 from simulator.policy.lint import lint_policy
 from simulator.policy.load import add_policy_arguments, policy_from_args
 from simulator.replay import RecordedSource
@@ -72,7 +75,8 @@ def register(subparsers: Any) -> None:
     node.add_argument("--replay", metavar="FILE|DIR",
                       help="use recorded Summary JSON files (a file, or a directory read in name order) instead of the live node")
     node.add_argument("--pods", metavar="FILE", help="pod specs as `kubectl get pods -o json` output")
-    node.add_argument("--node-name", metavar="NAME", help="node whose pods to read from the Kubernetes API (in-cluster config or kubeconfig)")
+    node.add_argument("--node-name", metavar="NAME", help="node whose pods (and, without --kubelet-version, kubelet version) to read from the Kubernetes API "
+                      "(in-cluster config or kubeconfig)")
     node.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig for --node-name (default: in-cluster config, then ~/.kube/config)")
 
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="lowest level logged (default: info)")
@@ -89,7 +93,9 @@ def _add_optional_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
+    _take_version_from_node(args)
     policy = policy_from_args(args)
+    kubelet_config = kubelet_config_document(args, policy)
     pods = _load_pods(args)
     source = _build_source(args, policy)
     layout = None
@@ -98,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         # a replayed scenario brings its own policy, pods and layout unless the command line gives them
         if not _policy_options_given(args):
             policy = scenario.policy
+            kubelet_config = None
         if pods is None:
             pods = scenario.pods
         layout = scenario.layout
@@ -111,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
     live_state = make_live_state(args)
     daemon = Daemon(source=source, policy=policy, settings=settings, pods=pods, live_state=live_state,
-                    lint=lint_policy, layout=layout)
+                    lint=lint_policy, layout=layout, kubelet_config=kubelet_config)
     # Signals are handled from before the API starts until it has stopped.
     with daemon.handling_signals():
         server = None if args.no_api else start_server(live_state, args)
@@ -121,6 +128,24 @@ def run(args: argparse.Namespace) -> int:
             if server is not None:
                 # a short grace keeps a signalled stop within about a second
                 server.stop(grace_s=0.5)
+
+
+def _take_version_from_node(args: argparse.Namespace) -> None:
+    """Set ``--kubelet-version`` from the Node's status when ``--node-name`` is given without a version.
+
+    An unreachable API leaves the version unset (the newest supported) with a warning; an
+    unsupported version on the Node is an InputError.
+    """
+    if not args.node_name or getattr(args, "kubelet_version", None) or getattr(args, "node_file", None):
+        return
+    log = structlog.get_logger("evictsim.daemon").bind(component="daemon", node=args.node_name)
+    try:
+        reported, version = kubelet_version_from_node(args.node_name, kubeconfig=args.kubeconfig)
+    except ProbeError as error:
+        log.warning("kubelet_version_from_node_failed", error=str(error), fallback="the policy's default version")
+        return
+    args.kubelet_version = version
+    log.info("kubelet_version_from_node", kubelet_version=version, node_kubelet_version=reported)
 
 
 def _policy_options_given(args: argparse.Namespace) -> bool:

@@ -53,12 +53,14 @@ class Sample:
 
     ``origin`` is ``"live"`` or the recorded file's path. ``gc_inputs`` carries the runtime's
     images, containers and sandboxes for the GC models, or ``None`` when unknown (replay).
+    ``image_fs_explanation`` is the JSON of ``evictsim explain imagefs`` for a live sample.
     """
 
     summary: Summary
     time: dt.datetime
     origin: str
     gc_inputs: GcInputs | None = None
+    image_fs_explanation: dict[str, Any] | None = None
 
 
 class SampleSource(Protocol):
@@ -140,9 +142,12 @@ class Daemon:
         lint: Callable[[Any, Any], Sequence[Any]] | None = None,
         layout: Any = None,
         logger: Any = None,
+        kubelet_config: dict[str, Any] | None = None,
     ) -> None:
         self.source = source
         self.policy = policy
+        # the KubeletConfiguration document the policy came from, which API policy patches apply to
+        self.kubelet_config = kubelet_config
         self.settings = settings or DaemonSettings()
         self.clock = clock
         self.pods = list(pods) if pods is not None else None
@@ -322,8 +327,16 @@ class Daemon:
         if self.live_state is None:
             return
         from simulator.api.live import Sample as LiveSample
+        from simulator.api.reclaim import reclaimable_bytes
 
         conditions = tuple(name for name, reported in (decision.get("conditions") or {}).items() if reported)
+        layout = self.evaluator.layout
+        # Published samples are read by request threads while the next tick runs, so the
+        # reclaimer and the manager state go out as copies the daemon never touches again.
+        reclaimer = self.evaluator.reclaimer_snapshot()
+        reclaimable = None
+        if reclaimer is not None and layout is not None:
+            reclaimable = reclaimable_bytes(reclaimer, layout, sample.time)
         self.live_state.publish(
             LiveSample(
                 summary=sample.summary,
@@ -333,9 +346,14 @@ class Daemon:
                 decision=decision,
                 gc={"imageGC": self._image_gc, "containerGC": self._container_gc},
                 provenance={"origin": sample.origin},
+                kubelet_config=self.kubelet_config,
                 node_conditions=conditions,
-                layout=self.evaluator.layout,
+                layout=layout,
                 images=tuple(sample.gc_inputs.images) if sample.gc_inputs is not None else (),
+                reclaimer=reclaimer,
+                reclaimable_bytes=reclaimable,
+                image_fs_explanation=sample.image_fs_explanation,
+                manager_state=self.evaluator.manager_state_snapshot(),
             )
         )
 

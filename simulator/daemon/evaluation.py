@@ -8,6 +8,7 @@ measured on the sample's clock, so a replay runs on the recording's own time.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
@@ -15,7 +16,7 @@ from typing import Any
 
 from simulator.daemon.events import filesystem_of
 from simulator.engine.containergc import ContainerUsage, infer_pod_states, plan_container_gc
-from simulator.engine.eviction import EvictionManager
+from simulator.engine.eviction import EvictionManager, ManagerState
 from simulator.engine.gc_reclaimer import GCReclaimer
 from simulator.engine.imagegc import DETECTION_PERIOD_S, ImageGCSimulator
 from simulator.engine.images import ContainerInfo, ImageInfo, SandboxInfo
@@ -153,6 +154,24 @@ class NodeEvaluator:
             )
             evaluation.container_gc = result.to_json()
         return evaluation
+
+    def reclaimer_snapshot(self) -> Any:
+        """Return a deep copy of the reclaimer the eviction manager uses, or None without one."""
+        if self._gc_reclaimer is None:
+            return None
+        return copy.deepcopy(self._gc_reclaimer)
+
+    def manager_state_snapshot(self) -> ManagerState | None:
+        """Return a copy of the eviction manager's state after the latest pass, or None before it."""
+        if self.manager is None:
+            return None
+        state = self.manager.state
+        return dataclasses.replace(
+            state,
+            thresholds_first_observed_at=dict(state.thresholds_first_observed_at),
+            node_conditions_last_observed_at=dict(state.node_conditions_last_observed_at),
+            last_observations=dict(state.last_observations),
+        )
 
     def _start(self, summary: Summary, now: dt.datetime, *, with_gc_reclaimer: bool) -> None:
         """Set up the engine on the first sample, which fixes the layout as the kubelet's first pass does."""

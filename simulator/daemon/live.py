@@ -17,6 +17,7 @@ from simulator.daemon.evaluation import GcInputs
 from simulator.engine.containergc import ContainerUsage
 from simulator.engine.images import containers_from_cri, images_from_cri, sandboxes_from_cri
 from simulator.errors import NotCriServerError, RuntimeUnavailableError
+from simulator.explain import explain_image_fs
 from simulator.probes.fsinfo import FsInfoProbe
 from simulator.probes.memory import MemoryProbe
 from simulator.probes.mountinfo import MountTable
@@ -95,11 +96,15 @@ class LiveSource:
                 usage=self._container_usage(pod_stats, containers),
                 pod_log_dir_bytes=pod_log_dir_bytes(self.log_root, sandboxes),
             )
+            # the same chain as `evictsim explain imagefs`, for the API's ExplainImageFs
+            explanation = explain_image_fs(cri, self.fs_probe, root_dir=self.root_dir).to_json()
         except (RuntimeUnavailableError, NotCriServerError):
             # a fresh channel next tick, instead of waiting out gRPC's reconnect backoff
             self.close()
             raise
-        return Sample(summary=summary, time=now, origin="live", gc_inputs=gc_inputs)
+        return Sample(
+            summary=summary, time=now, origin="live", gc_inputs=gc_inputs, image_fs_explanation=explanation
+        )
 
     def _container_usage(self, pod_stats: CriPodStatsSource, containers: list[Any]) -> dict[str, ContainerUsage]:
         """Return the bytes each container's removal would free: writable layer and this attempt's logs."""
