@@ -295,7 +295,11 @@ def profile_samples(sampler: Sampler, samples: int) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class DaemonMemory:
-    """The daemon's memory from /proc/<pid>/status after its first and its last counted sample."""
+    """The daemon's memory from /proc/<pid>/status after its first and its last counted sample.
+
+    ``checkpoints`` holds (samples so far, VmRSS, VmHWM) at every tenth of the run, so growth
+    and short peaks can be placed in time.
+    """
 
     samples: int
     interval_s: float
@@ -304,6 +308,7 @@ class DaemonMemory:
     rss_bytes: int
     hwm_bytes: int
     command: list[str]
+    checkpoints: list[tuple[int, int, int]] = dataclasses.field(default_factory=list)
     import_only_rss_bytes: int | None = None
 
 
@@ -414,12 +419,17 @@ def _watch_daemon(
     start = time.monotonic()
     counted = 0
     rss_first = 0
+    checkpoint_every = max(1, samples // 10)
+    checkpoints: list[tuple[int, int, int]] = []
     for line in process.stdout:
         if not _is_sample_event(line):
             continue
         counted += 1
         if counted == 1:
             rss_first = read_proc_status_bytes(process.pid)["VmRSS"]
+        if counted % checkpoint_every == 0 and counted < samples:
+            memory = read_proc_status_bytes(process.pid)
+            checkpoints.append((counted, memory["VmRSS"], memory["VmHWM"]))
         if counted == samples:
             memory = read_proc_status_bytes(process.pid)
             return DaemonMemory(
@@ -430,6 +440,7 @@ def _watch_daemon(
                 rss_bytes=memory["VmRSS"],
                 hwm_bytes=memory["VmHWM"],
                 command=command,
+                checkpoints=[*checkpoints, (counted, memory["VmRSS"], memory["VmHWM"])],
             )
     tail = " | ".join(stderr_path.read_text(errors="replace").strip().splitlines()[-5:])
     raise RuntimeError(
@@ -546,6 +557,11 @@ def format_report(result: dict[str, Any]) -> str:
             f"target: VmHWM <= {RSS_TARGET_BYTES // MIB} MiB: {verdict(daemon['hwm_bytes'] <= RSS_TARGET_BYTES)}",
             f"daemon command: {shlex.join(daemon['command'])}",
         ]
+        if daemon.get("checkpoints"):
+            points = ", ".join(
+                f"{count}: {rss / MIB:.1f}/{hwm / MIB:.1f}" for count, rss, hwm in daemon["checkpoints"]
+            )
+            lines.append(f"VmRSS/VmHWM in MiB by samples so far: {points}")
         if daemon.get("import_only_rss_bytes"):
             lines.append(
                 f"for comparison, a Python that only imports the daemon's modules: VmRSS "
