@@ -86,6 +86,11 @@ def test_bench_sample_on_given_endpoint(containerd_node: ContainerdNode, tmp_pat
     )
     assert report["daemon"]["samples"] == 5
     assert 0 < report["daemon"]["rss_bytes"] <= report["daemon"]["hwm_bytes"]
+    assert [point[0] for point in report["daemon"]["checkpoints"]] == [1, 2, 3, 4, 5]
+    assert report["daemon"]["checkpoints"][-1][1:] == [
+        report["daemon"]["rss_bytes"],
+        report["daemon"]["hwm_bytes"],
+    ]
     assert "containerd" in report["machine"]["runtime"]
     assert "ratio sample / floor" in result.stdout
     assert "VmHWM" in result.stdout
