@@ -55,7 +55,12 @@ class ServicerOptions:
 
 
 def _rpc(method: Handler) -> Handler:
-    """Map InputError to INVALID_ARGUMENT and other failures to INTERNAL, and count them."""
+    """Map InputError to INVALID_ARGUMENT, the request timeout to DEADLINE_EXCEEDED and other failures to INTERNAL.
+
+    The request timeout covers every unary RPC. Long loops (Sweep) check it between steps; any
+    other RPC that finishes after it gets DEADLINE_EXCEEDED and its result is dropped.
+    NOTE: Python cannot interrupt a running handler, so a step that blocks is not cut short.
+    """
 
     @functools.wraps(method)
     def wrapper(self: WhatIfServicer, request: Any, context: grpc.ServicerContext) -> Any:
@@ -67,8 +72,11 @@ def _rpc(method: Handler) -> Handler:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"request: {size} bytes exceeds the maximum message size of {self.options.max_message_bytes} bytes",
             )
+        deadline = RequestDeadline(name, self.options.request_timeout_s)
+        _current_deadline.value = deadline
         try:
             result = method(self, request, context)
+            deadline.check("before sending the response")
         except InputError as error:
             self.observe_request(name, "invalid_argument")
             log.info("request_rejected", rpc=name, field=error.field, error=str(error))
@@ -78,6 +86,7 @@ def _rpc(method: Handler) -> Handler:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         except DeadlineError as error:
             self.observe_request(name, "deadline_exceeded")
+            log.info("request_timed_out", rpc=name, timeout_s=self.options.request_timeout_s, error=str(error))
             context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(error))
         except Exception as error:  # keep serving after a bug in one request
             if isinstance(error, grpc.RpcError):
@@ -85,6 +94,8 @@ def _rpc(method: Handler) -> Handler:
             self.observe_request(name, "internal")
             log.exception("request_failed", rpc=name, error=str(error))
             context.abort(grpc.StatusCode.INTERNAL, f"{name} failed: {type(error).__name__}: {error}")
+        finally:
+            _current_deadline.value = None
         self.observe_request(name, "ok")
         return result
 
@@ -97,6 +108,38 @@ class NoSampleError(Exception):
 
 class DeadlineError(Exception):
     """A request ran longer than the per-request timeout."""
+
+
+class RequestDeadline:
+    """The point in time by which one request must finish (``--request-timeout`` after it started)."""
+
+    def __init__(self, rpc: str, timeout_s: float) -> None:
+        self.rpc = rpc
+        self.timeout_s = timeout_s
+        self.started = time.monotonic()
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def check(self, where: str) -> None:
+        """Raise DeadlineError when the request has run longer than its timeout; ``where`` names the step."""
+        elapsed = self.elapsed_s()
+        if elapsed > self.timeout_s:
+            raise DeadlineError(
+                f"{self.rpc} exceeded the request timeout of {self.timeout_s:g} s ({elapsed:.3g} s elapsed {where}); "
+                "narrow the request or raise --request-timeout"
+            )
+
+
+# The deadline of the request the current server thread is handling.
+_current_deadline = threading.local()
+
+
+def check_deadline(where: str) -> None:
+    """Raise DeadlineError when the request this thread handles is past its timeout (no-op outside one)."""
+    deadline: RequestDeadline | None = getattr(_current_deadline, "value", None)
+    if deadline is not None:
+        deadline.check(where)
 
 
 class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
@@ -243,7 +286,6 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
     @_rpc
     def Sweep(self, request: pb.SweepRequest, context: grpc.ServicerContext) -> pb.SweepResponse:
         sample = self._sample()
-        started = time.monotonic()
         tokens = validation.parse_json_pointer(request.pointer, field="pointer")
         if not tokens or not is_known_field(tokens[0]):
             raise InputError(
@@ -268,11 +310,7 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
 
         response = pb.SweepResponse(pointer=request.pointer)
         for index, text in enumerate(request.values):
-            if time.monotonic() - started > self.options.request_timeout_s:
-                raise DeadlineError(
-                    f"Sweep exceeded the request timeout of {self.options.request_timeout_s:g} s "
-                    f"after {index} of {len(request.values)} values"
-                )
+            check_deadline(f"after {index} of {len(request.values)} values")
             value = validation.parse_sweep_value(text)
             patched = validation.set_by_pointer(
                 validation.merge_patch(document, base_patch), tokens, value, field=f"values[{index}]"

@@ -14,13 +14,14 @@ from typing import Any
 
 from simulator.api.decision import DecisionView, decide, detect_layout, engine_victims
 from simulator.api.live import Sample
-from simulator.api.policy_adapter import apply_override
+from simulator.api.policy_adapter import apply_override, containerfs_thresholds
 from simulator.api.reclaim import private_reclaimer
 from simulator.engine.eviction import ManagerState, synchronize
 from simulator.errors import InputError
+from simulator.policy.model import Policy
 from simulator.pods import PodSpec
 from simulator.quantity import Quantity
-from simulator.signals import FsLayout
+from simulator.signals import MEMORY_SIGNALS, FsLayout, Signal
 from simulator.snapshot import FsStats, PodRef, PodStats, Summary
 
 
@@ -279,9 +280,40 @@ def apply_what_if(sample: Sample, spec: WhatIfSpec) -> WhatIfResult:
     decision = decide(
         summary, policy, sampled_at=sample.sampled_at, layout=layout, elapsed_s=future.elapsed_s, notes=tuple(editor.notes)
     )
-    if decision.reclaim_signal is not None:
+    if sample.manager_state is not None or decision.reclaim_signal is not None:
         decision = _with_engine_pass(decision, sample, summary, tuple(pods), policy, layout, future.elapsed_s)
     return WhatIfResult(summary, policy, tuple(pods), decision, kubelet_config)
+
+
+def starting_state(sample: Sample, policy: Policy, layout: FsLayout) -> ManagerState:
+    """Return the eviction-manager state a what-if pass starts from, never the live object itself.
+
+    With the daemon's state, first-observed times of thresholds and last-observed times of node
+    conditions carry over, so grace periods and the pressure transition period already running
+    apply as on the kubelet's next sync. Previous observations are dropped, so the what-if's
+    stats count as refreshed and its thresholds can be acted on. A changed policy re-derives the
+    thresholds (and the containerfs copies) on the first pass, and only thresholds it still
+    contains keep their minimum-reclaim continuation. Without the daemon's state the pass
+    starts fresh.
+    """
+    live = sample.manager_state
+    if live is None:
+        return ManagerState()
+    state = dataclasses.replace(
+        live,
+        thresholds_first_observed_at=dict(live.thresholds_first_observed_at),
+        node_conditions_last_observed_at=dict(live.node_conditions_last_observed_at),
+        last_observations={},
+    )
+    if policy is sample.policy:
+        return state
+    kept = set(policy.thresholds) | set(containerfs_thresholds(policy.thresholds, layout))
+    return dataclasses.replace(
+        state,
+        layout=None,
+        thresholds=None,
+        thresholds_met=tuple(t for t in state.thresholds_met if t in kept),
+    )
 
 
 def _with_engine_pass(
@@ -293,14 +325,16 @@ def _with_engine_pass(
     layout: FsLayout,
     elapsed_s: float,
 ) -> DecisionView:
-    """Run the engine's eviction-manager pass on the what-if inputs to find reclaim and victims.
+    """Run the engine's eviction-manager pass on the what-if inputs for conditions, reclaim and victims.
 
-    In a fresh manager state every threshold is new, so a second pass ``elapsed_s``
-    later lets soft thresholds whose grace period fits in it act. Both passes get the node stats
-    stamped with their own time, so the second counts as a fresh sample.
+    The pass starts from :func:`starting_state`. A second pass ``elapsed_s`` later lets soft
+    thresholds whose grace period ends within it act. Both passes get the node stats stamped
+    with their own time, so each counts as a fresh sample. With the daemon's state the node
+    conditions and the reclaim signal are the engine's, which include the pressure transition
+    period and the grace periods already running.
     NOTE: both passes see the final usage, as if it had been reached at the first pass.
     """
-    state = ManagerState()
+    state = starting_state(sample, policy, layout)
     now = sample.sampled_at
     reclaimer = private_reclaimer(sample.reclaimer)
     engine_decision, state = synchronize(
@@ -311,7 +345,23 @@ def _with_engine_pass(
         engine_decision, state = synchronize(
             _restamped(summary, later), list(pods) or None, policy, state, later, reclaimer, layout=layout
         )
-    return dataclasses.replace(decision, victims=engine_victims(engine_decision), engine=engine_decision)
+    changes: dict[str, Any] = {"victims": engine_victims(engine_decision), "engine": engine_decision}
+    if sample.manager_state is not None:
+        changes["node_conditions"] = tuple(sorted(c.value for c, reported in engine_decision.conditions.items() if reported))
+        changes["reclaim_signal"] = _engine_reclaim_signal(engine_decision)
+    return dataclasses.replace(decision, **changes)
+
+
+def _engine_reclaim_signal(engine_decision: Any) -> Signal | None:
+    """Return the signal the engine's pass reclaims for: memory signals first, then signal order."""
+    actionable = {report.signal for report in engine_decision.thresholds if report.actionable}
+    for signal in sorted(MEMORY_SIGNALS):
+        if signal in actionable:
+            return signal
+    for signal in Signal:
+        if signal in actionable:
+            return signal
+    return None
 
 
 def _restamped(summary: Summary, when: dt.datetime) -> Summary:
