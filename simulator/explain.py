@@ -17,6 +17,7 @@ from typing import Any
 
 from simulator.errors import FsInfoError, ProbeError
 from simulator.probes.fsinfo import DirFsInfo, FsInfoProbe
+from simulator.probes.runtime_dirs import RuntimeDirsReport, StatusSource, check_runtime_dirs
 from simulator.probes.sampler import CriSource, time_from_ns, uses_cadvisor_stats_provider
 from simulator.snapshot import format_time
 
@@ -117,6 +118,10 @@ class ImageFsExplanation:
     df: list[DfLine]
     notes: list[str]
     error: str | None = None
+    #: The imagefs device name once step 4 resolved it, else empty.
+    image_fs_device: str = ""
+    #: Runtime directories outside imagefs and nodefs, set by :func:`add_runtime_dirs`.
+    runtime_dirs: RuntimeDirsReport | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -129,6 +134,8 @@ class ImageFsExplanation:
         }
         if self.error is not None:
             out["error"] = self.error
+        if self.runtime_dirs is not None:
+            out["runtimeDirectories"] = self.runtime_dirs.to_json()
         return out
 
 
@@ -217,6 +224,7 @@ def explain_image_fs(
         explanation.error = str(error)
         notes.append(_failure_note(explanation.error))
         return explanation
+    explanation.image_fs_device = fs_info.device
     steps.append(
         Step(
             4,
@@ -277,6 +285,33 @@ def explain_image_fs(
     if root_dir is not None:
         notes.append(_dedicated_note(probe, fs_info, root_dir))
     return explanation
+
+
+def add_runtime_dirs(
+    explanation: ImageFsExplanation, cri: StatusSource, probe: FsInfoProbe, *, root_dir: str
+) -> RuntimeDirsReport:
+    """Check the runtime's own directories against imagefs and nodefs and attach the result.
+
+    Without a resolved imagefs or nodefs device the check is skipped, because a directory
+    on the unknown device would be reported as unmonitored by mistake.
+    """
+    monitored: dict[str, str] = {}
+    reason = ""
+    if explanation.image_fs_device:
+        monitored["imagefs"] = explanation.image_fs_device
+    else:
+        reason = "the imagefs device is unknown because the imageFs chain stopped early"
+    try:
+        monitored["nodefs"] = probe.dir_fs_info(root_dir).device
+    except FsInfoError as error:
+        reason = reason or f"the nodefs lookup of the root dir {root_dir} failed: {error}"
+
+    if reason:
+        report = RuntimeDirsReport("", False, monitored, reason=reason)
+    else:
+        report = check_runtime_dirs(cri, probe, monitored=monitored)
+    explanation.runtime_dirs = report
+    return report
 
 
 def _dedicated_note(probe: FsInfoProbe, image_info: DirFsInfo, root_dir: str) -> str:
@@ -352,4 +387,19 @@ def render_text(explanation: ImageFsExplanation) -> str:
     if explanation.notes:
         lines += ["", "Notes:"]
         lines += [f"- {note}" for note in explanation.notes]
+    if explanation.runtime_dirs is not None:
+        lines += ["", *_render_runtime_dirs(explanation.runtime_dirs)]
     return "\n".join(lines) + "\n"
+
+
+def _render_runtime_dirs(report: RuntimeDirsReport) -> list[str]:
+    lines = [report.summary_line()]
+    for finding in report.findings:
+        where = finding.device or finding.error
+        monitored = f" = {', '.join(finding.monitored_as)}" if finding.monitored_as else ""
+        lines.append(
+            f"  {finding.directory.path} ({finding.directory.key}): {finding.status}, {where}{monitored}"
+        )
+    lines += [f"warning: {warning}" for warning in report.warnings]
+    lines += [f"note: {note}" for note in report.notes]
+    return lines

@@ -196,4 +196,4 @@ def runtime_status(message: api_pb2.StatusResponse) -> types.RuntimeStatus:
         for item in message.status.conditions
     ]
     handlers = [handler.name for handler in message.runtime_handlers]
-    return types.RuntimeStatus(conditions=conditions, runtime_handlers=handlers)
+    return types.RuntimeStatus(conditions=conditions, runtime_handlers=handlers, info=dict(message.info))

@@ -375,10 +375,15 @@ class CriClient:
         self._version = _translate.runtime_version(reply)
         return self._version
 
-    def status(self) -> types.RuntimeStatus:
-        """Call ``Status``: the runtime's conditions (RuntimeReady, NetworkReady)."""
+    def status(self, *, verbose: bool = False) -> types.RuntimeStatus:
+        """Call ``Status``: the runtime's conditions (RuntimeReady, NetworkReady).
+
+        With ``verbose`` the runtime also fills ``info``, a map of runtime-specific JSON documents.
+        """
         reply = self._call(
-            "/runtime.v1.RuntimeService/Status", self._runtime_stub.Status, api_pb2.StatusRequest()
+            "/runtime.v1.RuntimeService/Status",
+            self._runtime_stub.Status,
+            api_pb2.StatusRequest(verbose=verbose),
         )
         return _translate.runtime_status(reply)
 

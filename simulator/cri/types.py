@@ -205,6 +205,9 @@ class RuntimeStatus:
 
     conditions: list[RuntimeCondition]
     runtime_handlers: list[str] = field(default_factory=list)
+    #: The runtime's free-form ``info`` map, filled only for a verbose request. containerd puts
+    #: its CRI plugin config as JSON under ``"config"``.
+    info: dict[str, str] = field(default_factory=dict)
 
     def condition(self, condition_type: str) -> RuntimeCondition | None:
         """Return the condition of type ``condition_type``, or ``None`` when the runtime omits it."""
