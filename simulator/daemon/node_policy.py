@@ -8,6 +8,7 @@ is read from the Node object when the daemon watches a named node and no version
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from simulator.errors import InputError, ProbeError
@@ -15,6 +16,9 @@ from simulator.policy.kubeletconfig import read_config_file, read_configz_file
 from simulator.policy.model import Policy
 from simulator.policy.presets import preset_config
 from simulator.policy.versions import normalize_version
+
+# Seconds one request to the Kubernetes API may take before the daemon gives up on it.
+NODE_REQUEST_TIMEOUT_S = 10.0
 
 
 def kubelet_config_document(args: argparse.Namespace, policy: Policy) -> dict[str, Any]:
@@ -37,6 +41,14 @@ def kubelet_config_document(args: argparse.Namespace, policy: Policy) -> dict[st
     # NOTE: a rebuilt document carries the effective thresholds, so a what-if kubelet version
     # keeps them instead of applying that version's defaults to the original partial maps.
     return config_document(policy, None)
+
+
+def _response_bytes(response: Any) -> bytes:
+    """Return the body of a response the client returned unparsed (urllib3 or the client's wrapper)."""
+    data = getattr(response, "data", None)
+    if isinstance(data, bytes):
+        return data
+    return bytes(response.read())
 
 
 def kubelet_version_from_node(node_name: str, *, kubeconfig: str | None = None) -> tuple[str, str]:
@@ -62,14 +74,18 @@ def kubelet_version_from_node(node_name: str, *, kubeconfig: str | None = None) 
             ) from error
     api = client.CoreV1Api()
     try:
-        node = api.read_node(node_name)
+        # The raw JSON is read because only one field is needed: the client's model would reject
+        # a Node whose other nodeInfo fields are missing.
+        response = api.read_node(node_name, _preload_content=False, _request_timeout=NODE_REQUEST_TIMEOUT_S)
+        node = json.loads(_response_bytes(response))
     except (OpenApiException, HTTPError, ValueError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ProbeError(f"reading node {node_name} from the Kubernetes API failed: {message}") from error
 
-    node_info = node.status.node_info if node.status is not None else None
-    reported = node_info.kubelet_version if node_info is not None else None
-    if not reported:
+    reported = None
+    if isinstance(node, dict):
+        reported = ((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion")
+    if not isinstance(reported, str) or not reported:
         raise InputError(
             f"status.nodeInfo.kubeletVersion: missing on node {node_name}; give the version with --kubelet-version",
             field="status.nodeInfo.kubeletVersion",
