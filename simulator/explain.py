@@ -395,11 +395,13 @@ def render_text(explanation: ImageFsExplanation) -> str:
 def _render_runtime_dirs(report: RuntimeDirsReport) -> list[str]:
     lines = [report.summary_line()]
     for finding in report.findings:
-        where = finding.device or finding.error
-        monitored = f" = {', '.join(finding.monitored_as)}" if finding.monitored_as else ""
-        lines.append(
-            f"  {finding.directory.path} ({finding.directory.key}): {finding.status}, {where}{monitored}"
-        )
+        if finding.error:
+            detail = f"{finding.status}: {finding.error}"
+        elif finding.monitored_as:
+            detail = f"{finding.status} on {finding.device} as {', '.join(finding.monitored_as)}"
+        else:
+            detail = f"{finding.status} on {finding.device}"
+        lines.append(f"- {finding.directory.path} ({finding.directory.key}): {detail}")
     lines += [f"warning: {warning}" for warning in report.warnings]
     lines += [f"note: {note}" for note in report.notes]
     return lines

@@ -29,12 +29,8 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-import structlog
-
 from simulator.errors import FsInfoError, ProbeError
-from simulator.probes.fsinfo import FsInfoProbe
-
-log = structlog.get_logger(__name__, component="probes")
+from simulator.probes.fsinfo import DirFsInfo, FsInfoProbe
 
 #: The info key under which containerd and CRI-O put their config document.
 CONFIG_INFO_KEY = "config"
@@ -92,7 +88,14 @@ class RuntimeDirFinding:
     available_bytes: int | None = None
     monitored_as: tuple[str, ...] = ()
     device_in_table: bool = True
+    #: The path actually resolved: the directory itself, or its nearest existing parent.
+    resolved_path: str = ""
     error: str = ""
+
+    @property
+    def exists(self) -> bool:
+        """Whether the directory itself was found (False when a parent stood in for it)."""
+        return self.resolved_path == self.directory.path
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -107,6 +110,7 @@ class RuntimeDirFinding:
             "availableBytes": self.available_bytes,
             "monitoredAs": list(self.monitored_as),
             "deviceInTable": self.device_in_table,
+            "resolvedPath": self.resolved_path,
         }
         if self.error:
             out["error"] = self.error
@@ -143,6 +147,11 @@ class RuntimeDirsReport:
                 )
             elif finding.status == STATUS_LOOKUP_FAILED:
                 notes.append(f"runtime directory {finding.directory.path} was not checked: {finding.error}")
+            if finding.resolved_path and not finding.exists:
+                notes.append(
+                    f"runtime directory {finding.directory.path} does not exist yet: the runtime will create it on "
+                    f"the filesystem of {finding.resolved_path} ({finding.device}), which was checked in its place"
+                )
             if finding.device and not finding.device_in_table:
                 notes.append(
                     f"the device of runtime directory {finding.directory.path} is missing from the mount table, "
@@ -160,7 +169,8 @@ class RuntimeDirsReport:
             return (
                 f"runtime directories of {self.runtime_name}: all on monitored or memory-backed filesystems"
             )
-        return f"runtime directories of {self.runtime_name}: {count} on an unmonitored filesystem"
+        plural = "" if count == 1 else "s"
+        return f"runtime directories of {self.runtime_name}: {count} unmonitored filesystem{plural}"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -233,14 +243,14 @@ def check_runtime_dirs(
     """Compare the runtime's directories with the monitored devices (``{"imagefs": dev, "nodefs": dev}``).
 
     A CRI failure or an unknown runtime gives a report with ``checked`` False and the reason.
-    A directory whose lookup fails gets a ``lookup failed`` finding. Neither raises.
+    A directory whose lookup fails gets a ``lookup failed`` finding. Neither raises, and nothing
+    is logged, because the CLI prints to stdout: the caller shows or logs the report.
     """
     monitored = dict(monitored)
     try:
         runtime_name = cri.version().runtime_name
         status = cri.status(verbose=True)
     except ProbeError as error:
-        log.warning("runtime_dirs_status_failed", error=str(error))
         return RuntimeDirsReport("", False, monitored, reason=f"CRI Status failed: {error}")
 
     directories, reason = runtime_directories(runtime_name, status.info)
@@ -248,22 +258,14 @@ def check_runtime_dirs(
         return RuntimeDirsReport(runtime_name, False, monitored, reason=reason)
 
     findings = tuple(_resolve(probe, directory, monitored) for directory in directories)
-    report = RuntimeDirsReport(runtime_name, True, monitored, findings)
-    for finding in _outermost_unmonitored(findings):
-        log.warning(
-            "runtime_dir_unmonitored",
-            path=finding.directory.path,
-            device=finding.device,
-            monitored=monitored,
-        )
-    return report
+    return RuntimeDirsReport(runtime_name, True, monitored, findings)
 
 
 def _resolve(
     probe: FsInfoProbe, directory: RuntimeDirectory, monitored: Mapping[str, str]
 ) -> RuntimeDirFinding:
     try:
-        info = probe.dir_fs_info(directory.path)
+        info = _dir_fs_info_of_nearest_existing(probe, directory.path)
     except FsInfoError as error:
         return RuntimeDirFinding(directory, STATUS_LOOKUP_FAILED, error=str(error))
 
@@ -284,7 +286,39 @@ def _resolve(
         available_bytes=info.available_bytes,
         monitored_as=monitored_as,
         device_in_table=info.device_in_table,
+        resolved_path=info.dir,
     )
+
+
+def _dir_fs_info_of_nearest_existing(probe: FsInfoProbe, path: str) -> DirFsInfo:
+    """Resolve ``path``, or its nearest existing parent when it does not exist yet.
+
+    containerd creates some directories on first use (the CRI plugin's root dir appears with the
+    first sandbox), and they land on the filesystem of the nearest existing parent. Any failure
+    other than a missing path raises the directory's own FsInfoError.
+    """
+    candidate = path
+    while True:
+        try:
+            return probe.dir_fs_info(candidate)
+        except FsInfoError as error:
+            parent = posixpath.dirname(candidate)
+            if not _is_missing_path(error) or parent == candidate:
+                if candidate == path:
+                    raise
+                raise FsInfoError(
+                    f"neither {path} nor its parents up to {candidate} exist: {error}", kind=error.kind
+                ) from error
+            candidate = parent
+
+
+def _is_missing_path(error: BaseException) -> bool:
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, FileNotFoundError):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 def _outermost_unmonitored(findings: Sequence[RuntimeDirFinding]) -> list[RuntimeDirFinding]:

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from structlog.testing import capture_logs
 
 from simulator._proto.runtime.v1 import api_pb2
 from simulator.cli import main as cli_main
@@ -224,20 +223,6 @@ class TestReportedLayout:
         assert len(document["warnings"]) == 1
         assert [item["status"] for item in document["directories"]].count(STATUS_UNMONITORED) == 2
 
-    def test_warning_is_logged(self) -> None:
-        """Each unmonitored device is logged once as ``runtime_dir_unmonitored``."""
-        probe = make_probe(REPORT_MOUNTINFO, REPORT_DEVICES)
-        cri = StatusStub(
-            "containerd", {"config": containerd_config("/var/lib/containerd", "/scratch/containerd")}
-        )
-        with capture_logs() as logs:
-            check_runtime_dirs(cri, probe, monitored={"imagefs": "/dev/sda1", "nodefs": "/dev/sda1"})
-
-        events = [entry for entry in logs if entry["event"] == "runtime_dir_unmonitored"]
-        assert len(events) == 1
-        assert events[0]["path"] == "/scratch/containerd"
-        assert events[0]["device"] == "/dev/nvme0n1"
-
 
 class TestOtherLayouts:
     def test_single_disk_no_warning(self) -> None:
@@ -334,9 +319,34 @@ class TestOtherLayouts:
             "/scratch/containerd/io.containerd.grpc.v1.cri",
             "/scratch/containerd",
         ]
+        assert failed[0].error.startswith(
+            "neither /scratch/containerd/io.containerd.grpc.v1.cri nor its parents"
+        )
         assert "no such file or directory" in failed[0].error
         assert report.warnings == []
         assert any("/scratch/containerd was not checked" in note for note in report.notes)
+
+    def test_missing_directory_uses_parent(self) -> None:
+        """A state dir not created yet is judged by its nearest existing parent, where it will appear."""
+        devices = {key: value for key, value in REPORT_DEVICES.items() if not key.startswith("/scratch")}
+        devices["/scratch"] = "259:0"
+        cri = StatusStub(
+            "containerd", {"config": containerd_config("/var/lib/containerd", "/scratch/containerd")}
+        )
+
+        report = check_runtime_dirs(
+            cri,
+            make_probe(REPORT_MOUNTINFO, devices),
+            monitored={"imagefs": "/dev/sda1", "nodefs": "/dev/sda1"},
+        )
+
+        state = next(item for item in report.findings if item.directory.path == "/scratch/containerd")
+        assert state.status == STATUS_UNMONITORED
+        assert state.resolved_path == "/scratch"
+        assert state.exists is False
+        assert len(report.warnings) == 1
+        assert "/scratch/containerd on an unmonitored filesystem (/dev/nvme0n1" in report.warnings[0]
+        assert any("/scratch/containerd does not exist yet" in note for note in report.notes)
 
     def test_device_missing_from_table(self) -> None:
         """A disk mounted after the table was read: the parent walk answers, and a note says so."""
