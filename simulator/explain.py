@@ -294,6 +294,9 @@ def add_runtime_dirs(
 
     Without a resolved imagefs or nodefs device the check is skipped, because a directory
     on the unknown device would be reported as unmonitored by mistake.
+
+    NOTE: containerfs is not a separate monitored device here, because the kubelet's CRI stats
+    provider returns its imageFs stats as containerFs too (it does not support split disks).
     """
     monitored: dict[str, str] = {}
     reason = ""

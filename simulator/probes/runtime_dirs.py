@@ -12,7 +12,7 @@ The runtime's directories come from CRI ``Status`` with ``verbose`` set:
   ``containerdRootDir`` (containerd's ``root``), ``rootDir`` (``<root>/io.containerd.grpc.v1.cri``)
   and ``stateDir`` (``<state>/io.containerd.grpc.v1.cri``) are checked. They are the JSON names of
   the ``Config`` struct in containerd's ``pkg/cri/config/config.go``, and containerd 1.6.20 returns
-  them. containerd's own ``state`` dir, which also holds the task bundles, is the parent of
+  them. containerd's own ``state`` dir, which also contains the task bundles, is the parent of
   ``stateDir`` and is checked as well.
 - CRI-O (``server/runtime_status.go``) and cri-dockerd put only ``sandboxImage`` in that document,
   so their directories are not checked.
@@ -73,7 +73,7 @@ class RuntimeDirectory:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RuntimeDirFinding:
-    """Where one runtime directory lives, and whether the kubelet monitors that filesystem.
+    """The filesystem of one runtime directory, and whether the kubelet monitors it.
 
     ``monitored_as`` lists the kubelet filesystems (``imagefs``, ``nodefs``) on the same device.
     ``status`` is one of ``monitored``, ``unmonitored``, ``memory-backed`` or ``lookup failed``.

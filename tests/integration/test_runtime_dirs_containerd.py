@@ -3,7 +3,7 @@
 The ``containerd_node`` fixture puts containerd's root on one loop-mounted ext4 (imagefs, because
 the snapshotter directory under the root is what ``ImageFsInfo`` reports) and the kubelet root dir
 on another (nodefs). Its ``state`` dir is a plain temp directory, so it sits on whatever filesystem
-holds the temp dir. That is the layout of the operator report where containerd's state dir filled a
+contains the temp dir. That is the layout of the operator report where containerd's state dir filled a
 disk with no DiskPressure: the kubelet watches only the nodefs and imagefs devices
 (``ImageFsStats`` and ``HasDedicatedImageFs`` in ``pkg/kubelet/stats/cri_stats_provider.go``).
 """
@@ -33,14 +33,14 @@ CRI_PLUGIN_ID = "io.containerd.grpc.v1.cri"
 def _mount_of(path: Path) -> tuple[str, str]:
     """Return (source, fs type) of the first mountinfo line whose major:minor is ``stat(path).st_dev``."""
     dev = os.stat(path).st_dev
-    wanted = f"{os.major(dev)}:{os.minor(dev)}"
+    expected_device = f"{os.major(dev)}:{os.minor(dev)}"
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         fields = line.split()
-        if fields[2] != wanted:
+        if fields[2] != expected_device:
             continue
         after_separator = fields[fields.index("-") + 1 :]
         return after_separator[1], after_separator[0]
-    raise AssertionError(f"no mountinfo line has the device {wanted} of {path}")
+    raise AssertionError(f"no mountinfo line has the device {expected_device} of {path}")
 
 
 def _state_on_third_device(node: ContainerdNode) -> None:

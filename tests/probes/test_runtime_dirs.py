@@ -1,9 +1,9 @@
 """Runtime directories on filesystems the kubelet does not monitor.
 
-The kubelet's eviction manager watches two filesystems only: nodefs (the filesystem of its root
-dir, ``GetDirFsInfo(rootDir)``) and imagefs (the filesystem of the first ``image_filesystems``
-mountpoint from CRI ``ImageFsInfo``), as ``ImageFsStats`` in the kubelet's
-``pkg/kubelet/stats/cri_stats_provider.go`` and ``HasDedicatedImageFs`` compare them by device name.
+The kubelet's eviction manager watches two filesystems only. nodefs is the filesystem of its root
+dir (``GetDirFsInfo(rootDir)``). imagefs is the filesystem of the first ``image_filesystems``
+mountpoint from CRI ``ImageFsInfo``. ``ImageFsStats`` and ``HasDedicatedImageFs`` in the kubelet's
+``pkg/kubelet/stats/cri_stats_provider.go`` compare the two by device name.
 A runtime directory on any other device is outside both.
 
 The operator report restated below: containerd ``root=/var/lib/containerd`` on ``/dev/sda1`` and
@@ -160,7 +160,7 @@ class TestReportedLayout:
         assert report.monitored == {"imagefs": "/dev/sda1", "nodefs": "/dev/sda1"}
 
     def test_state_dir_warning(self, report_runtime: FakeCriServer) -> None:
-        """One warning names /scratch/containerd on /dev/nvme0n1; the root dirs are monitored."""
+        """One warning names /scratch/containerd on /dev/nvme0n1, and the root dirs are monitored."""
         probe = make_probe(REPORT_MOUNTINFO, REPORT_DEVICES)
         with CriClient(report_runtime.endpoint) as cri:
             report = check_runtime_dirs(cri, probe, monitored={"imagefs": "/dev/sda1", "nodefs": "/dev/sda1"})
@@ -349,7 +349,7 @@ class TestOtherLayouts:
         assert any("/scratch/containerd does not exist yet" in note for note in report.notes)
 
     def test_device_missing_from_table(self) -> None:
-        """A disk mounted after the table was read: the parent walk answers, and a note says so."""
+        """A disk mounted after the table was read: the parent walk returns the root disk, and a note states that."""
         devices = dict(REPORT_DEVICES)
         mountinfo_without_scratch = REPORT_MOUNTINFO.replace(
             "40 25 259:0 / /scratch rw,relatime shared:20 - ext4 /dev/nvme0n1 rw\n", ""
