@@ -36,7 +36,7 @@ class Sample:
     what-ifs may call; ``None`` models reclaim as freeing nothing. ``image_fs_explanation`` is
     ``simulator.explain.ImageFsExplanation.to_json()`` when the daemon computed it.
     ``manager_state`` is a copy of the daemon's ``simulator.engine.eviction.ManagerState`` after
-    this pass; what-ifs continue from a copy of it so the pressure transition period and grace
+    this pass. What-ifs continue from a copy of it, so the pressure transition period and grace
     periods already running apply. ``None`` makes what-ifs start from a fresh state.
     """
 

@@ -18,8 +18,8 @@ from simulator.api.policy_adapter import apply_override, containerfs_thresholds
 from simulator.api.reclaim import private_reclaimer
 from simulator.engine.eviction import ManagerState, synchronize
 from simulator.errors import InputError
-from simulator.policy.model import Policy
 from simulator.pods import PodSpec
+from simulator.policy.model import Policy
 from simulator.quantity import Quantity
 from simulator.signals import MEMORY_SIGNALS, FsLayout, Signal
 from simulator.snapshot import FsStats, PodRef, PodStats, Summary
@@ -307,12 +307,12 @@ def starting_state(sample: Sample, policy: Policy, layout: FsLayout) -> ManagerS
     )
     if policy is sample.policy:
         return state
-    kept = set(policy.thresholds) | set(containerfs_thresholds(policy.thresholds, layout))
+    still_configured = set(policy.thresholds) | set(containerfs_thresholds(policy.thresholds, layout))
     return dataclasses.replace(
         state,
         layout=None,
         thresholds=None,
-        thresholds_met=tuple(t for t in state.thresholds_met if t in kept),
+        thresholds_met=tuple(t for t in state.thresholds_met if t in still_configured),
     )
 
 

@@ -1,4 +1,4 @@
-"""Where the daemon's policy comes from: the KubeletConfiguration document and the Node's kubelet version.
+"""Sources of the daemon's policy: the KubeletConfiguration document and the Node's kubelet version.
 
 The API applies what-if policy patches to the document the policy was loaded from, so a patched
 policy is loaded again with the kubelet's defaults for the node's version. The kubelet version

@@ -1,6 +1,6 @@
 """The daemon's policy sources: the kubelet version from the Node object and the KubeletConfiguration document.
 
-The Kubernetes API is a small fake HTTP server that this module starts on 127.0.0.1. It answers
+The Kubernetes API is a small fake HTTP server that this module starts on 127.0.0.1. It serves
 only GET /api/v1/nodes/NAME and the pod list, and records every request it receives.
 """
 
@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -37,7 +38,7 @@ class FakeKubernetesApi:
         api = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server hook name
+            def do_GET(self) -> None:
                 api.requests.append(("GET", self.path))
                 path = self.path.split("?", 1)[0]
                 if path == f"/api/v1/nodes/{api.node_name}":
@@ -47,11 +48,11 @@ class FakeKubernetesApi:
                 else:
                     self._reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404})
 
-            def _refuse(self) -> None:
+            def _reject(self) -> None:
                 api.requests.append((self.command, self.path))
                 self._reply(405, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 405})
 
-            do_POST = do_PUT = do_PATCH = do_DELETE = _refuse  # noqa: N815
+            do_POST = do_PUT = do_PATCH = do_DELETE = _reject
 
             def _reply(self, status: int, body: dict) -> None:
                 data = json.dumps(body).encode()
@@ -61,7 +62,7 @@ class FakeKubernetesApi:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base signature
+            def log_message(self, format: str, *args: object) -> None:
                 return None
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -92,7 +93,7 @@ class FakeKubernetesApi:
         path.write_text(json.dumps(document))
         return path
 
-    def __enter__(self) -> FakeKubernetesApi:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
