@@ -2,7 +2,7 @@
 
 The kubelet watches exactly two filesystems for eviction: nodefs, the filesystem of its root dir,
 and imagefs, the filesystem of the first ``image_filesystems`` mountpoint that CRI ``ImageFsInfo``
-reports (containerd reports its snapshotter directory). Nothing else is checked. A runtime
+reports (containerd reports its snapshotter directory). The kubelet checks nothing else. A runtime
 directory on a third filesystem can fill up with no DiskPressure condition, no image GC and no
 ephemeral-storage eviction.
 
@@ -13,7 +13,8 @@ The runtime's directories come from CRI ``Status`` with ``verbose`` set:
   and ``stateDir`` (``<state>/io.containerd.grpc.v1.cri``) are checked. They are the JSON names of
   the ``Config`` struct in containerd's ``pkg/cri/config/config.go``, and containerd 1.6.20 returns
   them. containerd's own ``state`` dir, which also contains the task bundles, is the parent of
-  ``stateDir`` and is checked as well.
+  ``stateDir`` and is checked as well. The keys are read whatever name the runtime reports, so
+  any runtime that sends them is checked.
 - CRI-O (``server/runtime_status.go``) and cri-dockerd put only ``sandboxImage`` in that document,
   so their directories are not checked.
 

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness.containerd import ContainerdNode
+from harness.containerd import PAUSE_IMAGE, ContainerdNode
+from harness.pods import SLEEP_FOREVER, remove_pod, run_pod
 
 from simulator.cri.client import CriClient
 from simulator.explain import add_runtime_dirs, explain_image_fs
@@ -128,3 +129,35 @@ def test_explain_command_prints_warning(containerd_node: ContainerdNode) -> None
     assert document["checked"] is True
     assert len(document["warnings"]) == 1
     assert str(containerd_node.state) in document["warnings"][0]
+
+
+def test_running_pod_dirs(containerd_node: ContainerdNode) -> None:
+    """With a pod running, the CRI root dir exists on imagefs and the task bundle sits in the state dir.
+
+    The bundle of a running container (``<state>/io.containerd.runtime.v2.task/k8s.io/<id>``) is
+    what lands on the unmonitored state filesystem in the reported layout.
+    """
+    _state_on_third_device(containerd_node)
+    probe = FsInfoProbe(MountTable.from_file("/proc/self/mountinfo"))
+    root_dir = str(containerd_node.kubelet_root)
+    handle = run_pod(containerd_node, "dirs", "default", PAUSE_IMAGE, ["/bin/sh", "-c", SLEEP_FOREVER])
+    try:
+        with CriClient(containerd_node.endpoint) as cri:
+            explanation = explain_image_fs(cri, probe, root_dir=root_dir)
+            report = add_runtime_dirs(explanation, cri, probe, root_dir=root_dir)
+        bundle = (
+            containerd_node.state / "io.containerd.runtime.v2.task" / "k8s.io" / handle.container_ids["main"]
+        )
+        bundle_exists = bundle.is_dir()
+        bundle_dev = os.stat(bundle).st_dev if bundle_exists else None
+    finally:
+        remove_pod(containerd_node, handle)
+
+    findings = {finding.directory.path: finding for finding in report.findings}
+    cri_root = findings[str(containerd_node.root / CRI_PLUGIN_ID)]
+    assert cri_root.exists
+    assert cri_root.status == STATUS_MONITORED
+    assert cri_root.monitored_as == ("imagefs",)
+    assert bundle_exists
+    assert bundle_dev == os.stat(containerd_node.state).st_dev
+    assert findings[str(containerd_node.state)].exists
