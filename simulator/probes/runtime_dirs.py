@@ -42,8 +42,8 @@ CONTAINERD_CRI_PLUGIN_ID = "io.containerd.grpc.v1.cri"
 #: containerd's config keys that name directories, with what each directory stores.
 CONTAINERD_DIRECTORY_KEYS: tuple[tuple[str, str], ...] = (
     ("containerdRootDir", "containerd root: content store, snapshots, metadata"),
-    ("rootDir", "CRI plugin root: sandbox and container metadata"),
-    ("stateDir", "CRI plugin state: sandbox shm mounts, container FIFOs"),
+    ("rootDir", "CRI plugin root: container status files, sandbox hosts and resolv.conf"),
+    ("stateDir", "CRI plugin state: sandbox shm mounts, container IO FIFOs"),
 )
 
 #: Filesystems whose pages live in memory, so filling them lowers memory.available instead.
@@ -162,16 +162,20 @@ class RuntimeDirsReport:
         return notes
 
     def summary_line(self) -> str:
-        """Return one line: "not checked" with the reason, or the count of unmonitored devices."""
+        """Return one line: "not checked" with the reason, or the counts of unmonitored devices and failed lookups."""
         if not self.checked:
             return f"runtime directories not checked: {self.reason}"
         count = len(self.warnings)
-        if count == 0:
+        failed = sum(1 for finding in self.findings if finding.status == STATUS_LOOKUP_FAILED)
+        if count == 0 and failed == 0:
             return (
                 f"runtime directories of {self.runtime_name}: all on monitored or memory-backed filesystems"
             )
         plural = "" if count == 1 else "s"
-        return f"runtime directories of {self.runtime_name}: {count} unmonitored filesystem{plural}"
+        line = f"runtime directories of {self.runtime_name}: {count} unmonitored filesystem{plural}"
+        if failed:
+            line += f", {failed} not checked"
+        return line
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -233,7 +237,7 @@ def _containerd_state_dir(directories: Sequence[RuntimeDirectory]) -> RuntimeDir
             return RuntimeDirectory(
                 posixpath.dirname(directory.path),
                 "stateDir/..",
-                "containerd state: task bundles, container rootfs mountpoints, shim sockets",
+                "containerd state: task bundles with container rootfs mountpoints and shim logs",
             )
     return None
 

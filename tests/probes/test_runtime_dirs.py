@@ -245,6 +245,7 @@ class TestOtherLayouts:
         assert report.checked
         assert report.warnings == []
         assert {finding.status for finding in report.findings} == {STATUS_MONITORED}
+        assert report.summary_line().endswith("all on monitored or memory-backed filesystems")
         assert all(finding.monitored_as == ("imagefs", "nodefs") for finding in report.findings)
 
     def test_state_on_tmpfs_is_a_note(self) -> None:
@@ -327,6 +328,10 @@ class TestOtherLayouts:
         assert "no such file or directory" in failed[0].error
         assert report.warnings == []
         assert any("/scratch/containerd was not checked" in note for note in report.notes)
+        assert (
+            report.summary_line()
+            == "runtime directories of containerd: 0 unmonitored filesystems, 2 not checked"
+        )
 
     def test_missing_directory_uses_parent(self) -> None:
         """A state dir not created yet is judged by its nearest existing parent, where it will appear."""
