@@ -280,9 +280,42 @@ def apply_what_if(sample: Sample, spec: WhatIfSpec) -> WhatIfResult:
     decision = decide(
         summary, policy, sampled_at=sample.sampled_at, layout=layout, elapsed_s=future.elapsed_s, notes=tuple(editor.notes)
     )
-    if sample.manager_state is not None or decision.reclaim_signal is not None:
+    if decision.reclaim_signal is None and _conditions_only(decision, sample, policy, layout, future.elapsed_s):
+        decision = _with_live_conditions(decision, sample, policy, layout)
+    elif sample.manager_state is not None or decision.reclaim_signal is not None:
         decision = _with_engine_pass(decision, sample, summary, tuple(pods), policy, layout, future.elapsed_s)
     return WhatIfResult(summary, policy, tuple(pods), decision, kubelet_config)
+
+
+def _conditions_only(decision: DecisionView, sample: Sample, policy: Policy, layout: FsLayout, elapsed_s: float) -> bool:
+    """Report whether the engine's pass from the daemon's state could only change the node conditions.
+
+    That holds when no threshold is actionable now, no future passes are asked for, no threshold
+    is still reclaiming its minimum, and no threshold met now has a grace period already running.
+    The pass is then skipped, which keeps steady what-ifs fast.
+    """
+    if sample.manager_state is None or elapsed_s > 0:
+        return False
+    state = starting_state(sample, policy, layout)
+    if state.thresholds_met:
+        return False
+    return not any(result.met and result.threshold in state.thresholds_first_observed_at for result in decision.thresholds)
+
+
+def _with_live_conditions(decision: DecisionView, sample: Sample, policy: Policy, layout: FsLayout) -> DecisionView:
+    """Add the conditions the daemon's state keeps for the pressure transition period.
+
+    The engine reports a condition while now - lastObserved < evictionPressureTransitionPeriod,
+    where conditions met now are observed now (simulator.engine.thresholds).
+    """
+    state = starting_state(sample, policy, layout)
+    now = sample.sampled_at
+    kept = {
+        condition.value
+        for condition, observed_at in state.node_conditions_last_observed_at.items()
+        if (now - observed_at).total_seconds() < policy.pressure_transition_period_s
+    }
+    return dataclasses.replace(decision, node_conditions=tuple(sorted(set(decision.node_conditions) | kept)))
 
 
 def starting_state(sample: Sample, policy: Policy, layout: FsLayout) -> ManagerState:
@@ -336,7 +369,7 @@ def _with_engine_pass(
     """
     state = starting_state(sample, policy, layout)
     now = sample.sampled_at
-    reclaimer = private_reclaimer(sample.reclaimer)
+    reclaimer = _CopyOnUseReclaimer(sample.reclaimer) if sample.reclaimer is not None else None
     engine_decision, state = synchronize(
         _restamped(summary, now), list(pods) or None, policy, state, now, reclaimer, layout=layout
     )
@@ -350,6 +383,29 @@ def _with_engine_pass(
         changes["node_conditions"] = tuple(sorted(c.value for c, reported in engine_decision.conditions.items() if reported))
         changes["reclaim_signal"] = _engine_reclaim_signal(engine_decision)
     return dataclasses.replace(decision, **changes)
+
+
+class _CopyOnUseReclaimer:
+    """A Reclaimer that deep-copies the sample's reclaimer on the first reclaim call.
+
+    Most what-ifs meet no actionable threshold, so they never reclaim and skip the copy of
+    every image and container record.
+    """
+
+    def __init__(self, shared: Any) -> None:
+        self._shared = shared
+        self._own: Any = None
+
+    def _reclaimer(self) -> Any:
+        if self._own is None:
+            self._own = private_reclaimer(self._shared)
+        return self._own
+
+    def delete_unused_containers(self, now: dt.datetime) -> Any:
+        return self._reclaimer().delete_unused_containers(now)
+
+    def delete_unused_images(self, now: dt.datetime) -> Any:
+        return self._reclaimer().delete_unused_images(now)
 
 
 def _engine_reclaim_signal(engine_decision: Any) -> Signal | None:

@@ -302,6 +302,47 @@ class TestLiveManagerState:
         assert running.stub.Evaluate(request).reclaim_signal == ""
 
 
+    def test_running_grace_period_acts_now(self, serve) -> None:
+        """A soft threshold met for 70 s of a 60 s grace period is actionable on the next sync even
+        without future passes (kubelet thresholdsMetGracePeriod), so a what-if that changes
+        nothing reports its reclaim signal."""
+        soft = Threshold(Signal.IMAGEFS_AVAILABLE, ThresholdValue(quantity=None, percentage=0.2), grace_period_s=60)
+        policy = disk_policy()
+        policy = dataclasses.replace(policy, thresholds=(*policy.thresholds, soft))
+        summaries = [
+            node_summary(T0 + dt.timedelta(seconds=offset), imagefs_available=int(1.8 * GIB)) for offset in (0, 70)
+        ]
+        running = serve(ListSource(summaries), policy)
+        running.daemon.tick()
+        running.clock.advance(70)
+        running.daemon.tick()
+
+        decision = running.stub.Evaluate(pb.WhatIf())
+
+        assert decision.reclaim_signal == "imagefs.available"
+        assert "DiskPressure" in decision.node_conditions
+
+    def test_shortcut_matches_engine_pass(self, serve) -> None:
+        """The conditions-only shortcut reports the same node conditions as the engine's full pass."""
+        from simulator.api.whatif import WhatIfSpec, _with_engine_pass, apply_what_if
+
+        low = node_summary(T0, imagefs_available=1 * GIB)
+        recovered = node_summary(T0 + dt.timedelta(seconds=10), imagefs_available=5 * GIB)
+        running = serve(ListSource([low, recovered]), disk_policy())
+        running.daemon.tick()
+        running.clock.advance(10)
+        running.daemon.tick()
+        sample = running.live.read()
+
+        shortcut = apply_what_if(sample, WhatIfSpec()).decision
+        full = _with_engine_pass(shortcut, sample, sample.summary, (), sample.policy, sample.layout, 0.0)
+
+        assert shortcut.engine is None
+        assert shortcut.node_conditions == ("DiskPressure",)
+        assert full.node_conditions == shortcut.node_conditions
+        assert full.reclaim_signal is None
+
+
 class TestRequestTimeout:
     RPCS = (
         ("GetSnapshot", pb.GetSnapshotRequest()),
