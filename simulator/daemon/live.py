@@ -17,7 +17,7 @@ from simulator.daemon.evaluation import GcInputs
 from simulator.engine.containergc import ContainerUsage
 from simulator.engine.images import containers_from_cri, images_from_cri, sandboxes_from_cri
 from simulator.errors import NotCriServerError, RuntimeUnavailableError
-from simulator.explain import explain_image_fs
+from simulator.explain import add_runtime_dirs, explain_image_fs
 from simulator.probes.fsinfo import FsInfoProbe
 from simulator.probes.memory import MemoryProbe
 from simulator.probes.mountinfo import MountTable
@@ -97,7 +97,9 @@ class LiveSource:
                 pod_log_dir_bytes=pod_log_dir_bytes(self.log_root, sandboxes),
             )
             # the same chain as `evictsim explain imagefs`, for the API's ExplainImageFs
-            explanation = explain_image_fs(cri, self.fs_probe, root_dir=self.root_dir).to_json()
+            chain = explain_image_fs(cri, self.fs_probe, root_dir=self.root_dir)
+            add_runtime_dirs(chain, cri, self.fs_probe, root_dir=self.root_dir)
+            explanation = chain.to_json()
         except (RuntimeUnavailableError, NotCriServerError):
             # a fresh channel next tick, instead of waiting out gRPC's reconnect backoff
             self.close()

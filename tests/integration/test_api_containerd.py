@@ -21,6 +21,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.json_format import MessageToDict
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from harness.containerd import ContainerdNode
@@ -255,3 +256,37 @@ def test_headroom_predicts_threshold_within_a_block(daemon: ApiDaemon, private_n
     assert after_first - second - block <= after_second <= after_first - second
     assert list(decision.node_conditions) == ["DiskPressure"]
     assert after_second >= threshold - 2 * block
+
+
+def test_daemon_fills_every_sample_field(daemon: ApiDaemon, private_node: ContainerdNode) -> None:
+    """On a real containerd the daemon publishes the imagefs chain, reclaim and its policy document.
+
+    ExplainImageFs returns the chain `evictsim explain imagefs` prints for the same runtime and
+    root dir. Headroom's eviction crossing is at or beyond the hard threshold's, because node-level
+    reclaim (container GC, then image GC) frees zero or more bytes before the kubelet evicts.
+    """
+    stub = daemon.connect()
+    cli = subprocess.run(
+        [
+            sys.executable, "-m", "simulator", "explain", "imagefs",
+            "--cri-endpoint", private_node.endpoint, "--root-dir", str(private_node.kubelet_root), "-o", "json",
+        ],
+        capture_output=True, text=True, timeout=60, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False,
+    )
+    assert cli.returncode == 0, cli.stderr
+    expected = json.loads(cli.stdout)
+
+    detail = MessageToDict(stub.ExplainImageFs(pb.ExplainImageFsRequest()).detail)
+    assert [step["title"] for step in detail["steps"]] == [step["title"] for step in expected["steps"]]
+    assert detail["runtimeEndpoint"] == expected["runtimeEndpoint"]
+    assert detail["imageFs"].keys() == expected["imageFs"].keys()
+    assert detail.get("runtimeDirs", {}).keys() == expected.get("runtimeDirs", {}).keys()
+
+    headroom = stub.Headroom(pb.HeadroomRequest(signals=["imagefs.available"])).signals[0]
+    crossings = {crossing.event: crossing for crossing in headroom.crossings}
+    assert crossings["eviction"].amount >= crossings["hard_threshold"].amount
+
+    history = stub.GetHistory(pb.GetHistoryRequest())
+    document = MessageToDict(history.kubelet_config)
+    assert document["kind"] == "KubeletConfiguration"
+    assert "evictionHard" in document
