@@ -145,11 +145,15 @@ def _take_version_from_node(args: argparse.Namespace) -> None:
         log.warning("kubelet_version_from_node_failed", error=str(error), fallback="the policy's default version")
         return
     args.kubelet_version = version
+    args.kubelet_version_from_node = True
     log.info("kubelet_version_from_node", kubelet_version=version, node_kubelet_version=reported)
 
 
 def _policy_options_given(args: argparse.Namespace) -> bool:
-    names = ("kubelet_config", "config_dir", "configz", "flags", "flags_file", "preset", "kubelet_version")
+    names = ["kubelet_config", "config_dir", "configz", "flags", "flags_file", "preset"]
+    if not getattr(args, "kubelet_version_from_node", False):
+        # a version read from the Node does not replace a replayed scenario's own policy
+        names.append("kubelet_version")
     return any(getattr(args, name, None) for name in names)
 
 
