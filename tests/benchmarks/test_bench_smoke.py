@@ -189,3 +189,22 @@ def test_daemon_memory_without_runtime(tmp_path: Path) -> None:
         measure_daemon_memory(node, samples=1000, interval_s=0.05, timeout_s=3.0)
 
     assert time.monotonic() - start < 30
+
+
+def test_bench_sample_skips_without_prerequisites(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without root or containerd, bench_sample prints one skipped line with the reason and exits 0."""
+    import harness
+
+    from benchmarks import bench_sample
+
+    monkeypatch.setattr(harness, "missing_prerequisites", lambda: ["not running as root"])
+
+    exit_code = bench_sample.main(["--quick"])
+
+    assert exit_code == 0
+    assert (
+        capsys.readouterr().out
+        == "bench_sample: skipped: cannot start a private containerd: not running as root\n"
+    )
