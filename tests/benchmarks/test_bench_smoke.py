@@ -84,6 +84,7 @@ def test_bench_sample_on_given_endpoint(containerd_node: ContainerdNode, tmp_pat
     assert report["ratio_median"] == pytest.approx(
         report["sample"]["median_us"] / report["floor"]["median_us"]
     )
+    assert report["round_ratios"] == [pytest.approx(report["ratio_median"])]
     assert report["daemon"]["samples"] == 5
     assert 0 < report["daemon"]["rss_bytes"] <= report["daemon"]["hwm_bytes"]
     assert [point[0] for point in report["daemon"]["checkpoints"]] == [1, 2, 3, 4, 5]
@@ -155,6 +156,7 @@ def test_report_marks_missed_targets() -> None:
         "ratio_median": 2.0,
         "ratio_p90": 2.0,
         "ratio_p99": 2.0,
+        "round_ratios": [1.9, 2.0, 2.1],
         "daemon": {
             "samples": 100, "interval_s": 0.01, "elapsed_s": 2.0,
             "rss_first_bytes": 60 * mib, "rss_bytes": 70 * mib, "hwm_bytes": 70 * mib, "command": [],
@@ -164,6 +166,7 @@ def test_report_marks_missed_targets() -> None:
     text = format_report(result)
 
     assert "target: median ratio <= 1.5: MISSED" in text
+    assert "median ratio of each round, sorted: 1.90, 2.00, 2.10" in text
     assert "target: VmHWM <= 64 MiB: MISSED" in text
 
 
