@@ -109,6 +109,43 @@ class DirFsInfo:
     def inodes_used(self) -> int:
         return self.inodes - self.inodes_free
 
+    @classmethod
+    def from_statfs(
+        cls,
+        directory: str,
+        partition: Partition,
+        sample: StatfsSample,
+        *,
+        device: str,
+        major: int,
+        minor: int,
+        dir_major: int,
+        dir_minor: int,
+        resolution: str,
+        device_in_table: bool,
+        time: dt.datetime,
+    ) -> DirFsInfo:
+        """Build the result from a statfs of the partition, with cAdvisor's statfs mapping."""
+        return cls(
+            dir=directory,
+            device=device,
+            major=major,
+            minor=minor,
+            partition_mountpoint=partition.mountpoint,
+            fs_type=partition.fs_type,
+            capacity_bytes=sample.blocks * sample.frsize,
+            available_bytes=sample.bavail * sample.frsize,
+            free_bytes=sample.bfree * sample.frsize,
+            inodes=sample.files,
+            inodes_free=sample.ffree,
+            dir_major=dir_major,
+            dir_minor=dir_minor,
+            resolution=resolution,
+            device_in_table=device_in_table,
+            statfs=sample,
+            time=time,
+        )
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DeviceInfo:
@@ -201,23 +238,17 @@ class FsInfoProbe:
             )
 
         sample = self.statfs_partition(partition)
-        return DirFsInfo(
-            dir=directory,
+        return DirFsInfo.from_statfs(
+            directory,
+            partition,
+            sample,
             device=device.device,
             major=device.major,
             minor=device.minor,
-            partition_mountpoint=partition.mountpoint,
-            fs_type=partition.fs_type,
-            capacity_bytes=sample.blocks * sample.frsize,
-            available_bytes=sample.bavail * sample.frsize,
-            free_bytes=sample.bfree * sample.frsize,
-            inodes=sample.files,
-            inodes_free=sample.ffree,
             dir_major=device.dir_major,
             dir_minor=device.dir_minor,
             resolution=device.resolution,
             device_in_table=device.device_in_table,
-            statfs=sample,
             time=self._clock(),
         )
 

@@ -357,7 +357,19 @@ class Sampler:
             sample = self.fs_probe.statfs_partition(partition)
         except FsInfoError as error:
             raise FsInfoError(f"failed to get imageFs stats: {error}", kind=error.kind) from error
-        return _dir_info_for_partition(partition, sample, f"cAdvisor label {label}", self.fs_probe)
+        return DirFsInfo.from_statfs(
+            partition.mountpoint,
+            partition,
+            sample,
+            device=partition.device,
+            major=partition.major,
+            minor=partition.minor,
+            dir_major=partition.major,
+            dir_minor=partition.minor,
+            resolution=f"cAdvisor label {label}",
+            device_in_table=True,
+            time=self.fs_probe.now(),
+        )
 
     # -- memory, pods container, rlimit --
 
@@ -476,30 +488,6 @@ def _label_fs_stats(info: DirFsInfo) -> FsStats:
     stats = _fs_stats_from_dir_info(info)
     stats.used_bytes = None
     return stats
-
-
-def _dir_info_for_partition(
-    partition: Partition, sample: StatfsSample, resolution: str, probe: FsInfoProbe
-) -> DirFsInfo:
-    return DirFsInfo(
-        dir=partition.mountpoint,
-        device=partition.device,
-        major=partition.major,
-        minor=partition.minor,
-        partition_mountpoint=partition.mountpoint,
-        fs_type=partition.fs_type,
-        capacity_bytes=sample.blocks * sample.frsize,
-        available_bytes=sample.bavail * sample.frsize,
-        free_bytes=sample.bfree * sample.frsize,
-        inodes=sample.files,
-        inodes_free=sample.ffree,
-        dir_major=partition.major,
-        dir_minor=partition.minor,
-        resolution=resolution,
-        device_in_table=True,
-        statfs=sample,
-        time=probe.now(),
-    )
 
 
 def _copy_fs(image_fs: FsStats, provenance: dict[str, Provenance], reason: str) -> FsStats:
