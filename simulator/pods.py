@@ -93,9 +93,11 @@ class PodSpec:
     volumes: tuple[VolumeSpec, ...] = ()
     phase: str = ""
     node_name: str = ""
-    # Request and limit sums computed on first use; each pass reads them many times.
-    derived: dict[tuple[str, str, bool], Fraction | int | None] = dataclasses.field(
-        default_factory=dict, compare=False, repr=False
+    # Values derived from this spec on first use (request and limit sums, ranking facts), because
+    # each pass reads them many times. It is not an __init__ argument, so a copy made with
+    # dataclasses.replace starts with an empty cache instead of the original's stale values.
+    derived: dict[tuple[str, str, bool], Any] = dataclasses.field(
+        default_factory=dict, init=False, compare=False, repr=False
     )
     key: str = dataclasses.field(init=False, compare=False, repr=False)
     """The pod as ``namespace/name``."""

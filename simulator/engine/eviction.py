@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
 from simulator.engine.decision import Decision, Eviction, ReclaimReport, ThresholdReport
@@ -47,6 +47,7 @@ from simulator.quantity import BINARY_SI, DECIMAL_SI, Quantity
 from simulator.signals import (
     CONTAINERFS_SIGNALS,
     COUNT_SIGNALS,
+    SIGNAL_TO_RESOURCE,
     FsLayout,
     NodeCondition,
     Resource,
@@ -106,11 +107,22 @@ class ManagerState:
 # version rules
 
 
+@functools.lru_cache(maxsize=256)
+def _at_least(version: str, minimum: str) -> bool:
+    """Return :func:`at_least`, cached because every pass asks the same few questions."""
+    return at_least(version, minimum)
+
+
+@functools.lru_cache(maxsize=64)
+def _normalized_version(text: str | None) -> str:
+    return normalize_version(text)
+
+
 def _gate(policy: Policy, name: str, version: str) -> bool:
     if name in policy.feature_gates:
         return bool(policy.feature_gates[name])
     if name == "PodLevelResources":
-        return at_least(version, POD_LEVEL_RESOURCES_SINCE)
+        return _at_least(version, POD_LEVEL_RESOURCES_SINCE)
     return default_feature_gates(version).get(name, False)
 
 
@@ -130,15 +142,15 @@ def eviction_grace_period(override_s: int, termination_grace_period_s: int | Non
 def pressure_grace_override(threshold: Threshold, pod: PodSpec, policy: Policy, version: str) -> int:
     """Return the grace-period override the eviction manager passes for a pressure eviction."""
     if threshold.hard:
-        return IMMEDIATE_EVICTION_GRACE_PERIOD_S if at_least(version, IMMEDIATE_GRACE_SINCE) else 0
+        return IMMEDIATE_EVICTION_GRACE_PERIOD_S if _at_least(version, IMMEDIATE_GRACE_SINCE) else 0
     override = policy.max_pod_grace_period_s
-    if at_least(version, SOFT_GRACE_MIN_SINCE) and pod.termination_grace_period_s is not None:
+    if _at_least(version, SOFT_GRACE_MIN_SINCE) and pod.termination_grace_period_s is not None:
         override = min(override, pod.termination_grace_period_s)
     return override
 
 
 def local_storage_grace_override(version: str) -> int:
-    return IMMEDIATE_EVICTION_GRACE_PERIOD_S if at_least(version, IMMEDIATE_GRACE_SINCE) else 0
+    return IMMEDIATE_EVICTION_GRACE_PERIOD_S if _at_least(version, IMMEDIATE_GRACE_SINCE) else 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,7 +202,7 @@ def build_candidates(summary: Summary, pods: Sequence[PodSpec] | None) -> tuple[
     by_key: dict[str, PodStats] | None = None
 
     candidates = []
-    joined: set[int] = set()
+    joined: list[PodStats] = []
     inactive = 0
     for spec in pods:
         if spec.phase in ("Succeeded", "Failed"):
@@ -204,7 +216,7 @@ def build_candidates(summary: Summary, pods: Sequence[PodSpec] | None) -> tuple[
                     by_key.setdefault(pod_stats.pod_ref.key, pod_stats)
             stats = by_key.get(spec.key)
         if stats is not None:
-            joined.add(id(stats))
+            joined.append(stats)
         candidates.append(Candidate(spec, stats))
     if inactive:
         notes.append(f"{_pods(inactive)} in phase Succeeded or Failed not active and not ranked")
@@ -215,14 +227,16 @@ def build_candidates(summary: Summary, pods: Sequence[PodSpec] | None) -> tuple[
             f"{_pods(len(without_stats))} without stats in the Summary, ranked first as in the kubelet: "
             + ", ".join(without_stats)
         )
-    without_spec = sorted(stats.pod_ref.key for stats in summary.pods if id(stats) not in joined)
-    if without_spec:
-        for stats in summary.pods:
-            if id(stats) not in joined:
-                candidates.append(Candidate(_spec_from_stats(stats.pod_ref), stats, spec_known=False))
+    # Ids are taken in C over the joined list; the common case, every Summary pod joined,
+    # then skips the per-pod membership test.
+    joined_ids = set(map(id, joined))
+    unjoined = [] if len(joined_ids) == len(summary.pods) else [s for s in summary.pods if id(s) not in joined_ids]
+    if unjoined:
+        for stats in unjoined:
+            candidates.append(Candidate(_spec_from_stats(stats.pod_ref), stats, spec_known=False))
         notes.append(
-            f"{_pods(len(without_spec))} in the Summary without a spec, ranked with what is known: "
-            + ", ".join(without_spec)
+            f"{_pods(len(unjoined))} in the Summary without a spec, ranked with what is known: "
+            + ", ".join(sorted(stats.pod_ref.key for stats in unjoined))
         )
     return candidates, notes
 
@@ -311,8 +325,6 @@ def pressure_message(
 
 
 def _resource_of(signal: Signal) -> Resource:
-    from simulator.signals import SIGNAL_TO_RESOURCE
-
     return SIGNAL_TO_RESOURCE[signal]
 
 
@@ -343,11 +355,15 @@ class _StorageLimits:
     containers: dict[str, tuple[Fraction | int, str]]
 
 
-def _storage_limits(spec: PodSpec) -> _StorageLimits:
-    key = ("storage-limits", "", False)
-    cached = spec.derived.get(key)
-    if isinstance(cached, _StorageLimits):
-        return cached
+_STORAGE_LIMITS_KEY = ("storage-limits", "", False)
+_NOT_CACHED = object()
+
+
+def _storage_limits(spec: PodSpec) -> _StorageLimits | None:
+    """Return the spec's ephemeral-storage limits, or None when it sets none; cached on the spec."""
+    cached = spec.derived.get(_STORAGE_LIMITS_KEY, _NOT_CACHED)
+    if cached is not _NOT_CACHED:
+        return cached  # type: ignore[no-any-return]
     empty_dirs = tuple(
         (volume.name, _exact(volume.empty_dir_size_limit.value), str(volume.empty_dir_size_limit))
         for volume in spec.volumes
@@ -362,8 +378,8 @@ def _storage_limits(spec: PodSpec) -> _StorageLimits:
         for c in spec.containers
         if "ephemeral-storage" in c.limits and c.limits["ephemeral-storage"].to_int_ceil() != 0
     }
-    limits = _StorageLimits(empty_dirs, pod_total, containers)
-    spec.derived[key] = limits  # type: ignore[assignment]
+    limits = _StorageLimits(empty_dirs, pod_total, containers) if empty_dirs or pod_total or containers else None
+    spec.derived[_STORAGE_LIMITS_KEY] = limits
     return limits
 
 
@@ -378,11 +394,15 @@ def local_storage_violation(candidate: Candidate, layout: FsLayout) -> tuple[str
     limit against the pod's ephemeral-storage usage, then each app container's limit against
     its logs plus (without a dedicated image filesystem) its writable layer.
     """
-    stats = candidate.stats
-    if stats is None:
+    if candidate.stats is None:
         return None
     limits = _storage_limits(candidate.spec)
+    if limits is None:
+        return None
+    return _first_violation(candidate.stats, limits, layout != FsLayout.SINGLE)
 
+
+def _first_violation(stats: PodStats, limits: _StorageLimits, dedicated_imagefs: bool) -> tuple[str, str] | None:
     for name, limit, text in limits.empty_dirs:
         # the kubelet indexes volume stats by name, so the last entry with a name wins
         used = None
@@ -400,7 +420,6 @@ def local_storage_violation(candidate: Candidate, layout: FsLayout) -> tuple[str
             return POD_LIMIT_SIGNAL, f"Pod ephemeral local storage usage exceeds the total limit of containers {limits.pod_limit[1]}. "
 
     if limits.containers:
-        dedicated_imagefs = layout != FsLayout.SINGLE
         for container_stats in stats.containers:
             limit = limits.containers.get(container_stats.name)
             if limit is None:
@@ -432,6 +451,20 @@ def containerfs_thresholds(thresholds: Sequence[Threshold], layout: FsLayout) ->
 
     synthesized, errors = synthesize_containerfs_thresholds(thresholds, layout)
     return list(synthesized), [f"containerfs thresholds: {error}" for error in errors]
+
+
+# The last synthesis per layout, keyed by the identity of the policy's threshold tuple (kept
+# in the value, so the id cannot be reused while the entry lives). A fresh ManagerState, as
+# in every what-if request, would otherwise repeat the synthesis on each pass.
+_SYNTHESIS_CACHE: dict[FsLayout, tuple[tuple[Threshold, ...], list[Threshold], list[str]]] = {}
+
+
+def _cached_containerfs_thresholds(thresholds: tuple[Threshold, ...], layout: FsLayout) -> tuple[list[Threshold], list[str]]:
+    cached = _SYNTHESIS_CACHE.get(layout)
+    if cached is None or cached[0] is not thresholds:
+        cached = (thresholds, *containerfs_thresholds(list(thresholds), layout))
+        _SYNTHESIS_CACHE[layout] = cached
+    return list(cached[1]), list(cached[2])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,7 +501,7 @@ def synchronize(
     ``reclaimer`` defaults to :class:`NoReclaim`.
     """
     reclaimer = reclaimer if reclaimer is not None else NoReclaim()
-    version = normalize_version(policy.kubelet_version)
+    version = _normalized_version(policy.kubelet_version)
     work = _Pass()
     if isinstance(reclaimer, NoReclaim):
         work.notes.append(reclaimer.note)
@@ -490,7 +523,7 @@ def synchronize(
     # 2. first pass: fix the filesystem layout and synthesize the containerfs thresholds
     if state.layout is None:
         chosen = layout
-        if chosen == FsLayout.SPLIT and not at_least(version, "1.29"):
+        if chosen == FsLayout.SPLIT and not _at_least(version, "1.29"):
             work.notes.append("kubelets before 1.29 do not detect split filesystems; modelled as dedicated-imagefs")
             chosen = FsLayout.DEDICATED_IMAGEFS
         if chosen == FsLayout.SPLIT and not _gate(policy, "KubeletSeparateDiskGC", version):
@@ -498,10 +531,18 @@ def synchronize(
             work.notes.append(f"the kubelet's pass fails with: {SPLIT_WITHOUT_GATE_ERROR}")
             return finish(state)
         thresholds = list(policy.thresholds)
-        if at_least(version, "1.29"):
-            thresholds, synthesis_notes = containerfs_thresholds(thresholds, chosen)
+        if _at_least(version, "1.29"):
+            thresholds, synthesis_notes = _cached_containerfs_thresholds(policy.thresholds, chosen)
             work.notes.extend(synthesis_notes)
-        state = dataclasses.replace(state, layout=chosen, thresholds=tuple(thresholds))
+        state = ManagerState(
+            layout=chosen,
+            thresholds=tuple(thresholds),
+            thresholds_met=state.thresholds_met,
+            thresholds_first_observed_at=state.thresholds_first_observed_at,
+            node_conditions=state.node_conditions,
+            node_conditions_last_observed_at=state.node_conditions_last_observed_at,
+            last_observations=state.last_observations,
+        )
     assert state.layout is not None and state.thresholds is not None
     layout = state.layout
     configured = list(state.thresholds)
@@ -528,8 +569,9 @@ def synchronize(
 
     # 9. thresholds whose grace period has passed
     actionable = thresholds_met_grace_period(first_observed, now)
-    next_state = dataclasses.replace(
-        state,
+    next_state = ManagerState(
+        layout=state.layout,
+        thresholds=state.thresholds,
         thresholds_met=tuple(actionable),
         thresholds_first_observed_at=first_observed,
         node_conditions=tuple(conditions),
@@ -622,9 +664,19 @@ def _choice_is_arbitrary(ordered: Sequence[Threshold], layout: FsLayout) -> bool
 
 def _local_storage_evictions(candidates: Sequence[Candidate], layout: FsLayout, version: str, work: _Pass) -> None:
     override = local_storage_grace_override(version)
+    dedicated_imagefs = layout != FsLayout.SINGLE
     refused: list[str] = []
     for candidate in candidates:
-        violation = local_storage_violation(candidate, layout)
+        # local_storage_violation inlined: this loop runs over every pod on every pass
+        stats = candidate.stats
+        if stats is None:
+            continue
+        limits = candidate.spec.derived.get(_STORAGE_LIMITS_KEY, _NOT_CACHED)
+        if limits is _NOT_CACHED:
+            limits = _storage_limits(candidate.spec)
+        if limits is None:
+            continue
+        violation = _first_violation(stats, limits, dedicated_imagefs)  # type: ignore[arg-type]
         if violation is None:
             continue
         if is_critical(candidate.spec):
@@ -728,7 +780,9 @@ def _decision(
     layout_inferred: bool,
 ) -> Decision:
     configured = state.thresholds if state.thresholds is not None else policy.thresholds
-    original = set(policy.thresholds)
+    met_by_signal = _by_signal(met)
+    actionable_by_signal = _by_signal(actionable)
+    original_by_signal = _by_signal(policy.thresholds)
     reports = []
     for threshold in configured:
         observation = observations.get(threshold.signal)
@@ -736,17 +790,18 @@ def _decision(
         if observation is not None:
             amount = threshold_amount(threshold.value, observation.capacity)
             quantity = amount if isinstance(amount, int) else Quantity(amount).to_int_ceil()
+        value_text, min_reclaim_text = _threshold_texts(threshold)
         reports.append(
             ThresholdReport(
                 signal=threshold.signal,
                 hard=threshold.hard,
-                value=_value_text(threshold.value),
+                value=value_text,
                 quantity=quantity,
                 grace_period_s=threshold.grace_period_s,
-                min_reclaim=_value_text(threshold.min_reclaim) if threshold.min_reclaim is not None else None,
-                met=threshold in met,
-                actionable=threshold in actionable,
-                synthesized=_containerfs_source(threshold, state.layout) if threshold not in original else "",
+                min_reclaim=min_reclaim_text,
+                met=_contains(met_by_signal, threshold),
+                actionable=_contains(actionable_by_signal, threshold),
+                synthesized="" if _contains(original_by_signal, threshold) else _containerfs_source(threshold, state.layout),
             )
         )
     conditions = {condition: condition in state.node_conditions for condition in NodeCondition}
@@ -772,6 +827,42 @@ def _decision(
 def _value_text(value: ThresholdValue) -> str:
     """Format a threshold value as written; cached because percentages take a search to print."""
     return str(value)
+
+
+def _by_signal(thresholds: Sequence[Threshold]) -> dict[Signal, list[Threshold]]:
+    grouped: dict[Signal, list[Threshold]] = {}
+    for threshold in thresholds:
+        grouped.setdefault(threshold.signal, []).append(threshold)
+    return grouped
+
+
+def _contains(by_signal: Mapping[Signal, list[Threshold]], threshold: Threshold) -> bool:
+    """Return ``threshold in`` the grouped thresholds, comparing by identity before equality.
+
+    Equal thresholds have equal signals, so only the thresholds of the same signal are compared.
+    """
+    candidates = by_signal.get(threshold.signal)
+    if not candidates:
+        return False
+    return any(other is threshold for other in candidates) or threshold in candidates
+
+
+# Printed value and min-reclaim of recent thresholds, keyed by identity (the threshold is kept
+# in the value, so an id cannot be reused while its entry lives). Hashing a Threshold hashes
+# its quantities, which costs more than the lookup saves.
+_THRESHOLD_TEXTS: dict[int, tuple[Threshold, str, str | None]] = {}
+_THRESHOLD_TEXTS_MAX = 4096
+
+
+def _threshold_texts(threshold: Threshold) -> tuple[str, str | None]:
+    cached = _THRESHOLD_TEXTS.get(id(threshold))
+    if cached is None or cached[0] is not threshold:
+        if len(_THRESHOLD_TEXTS) >= _THRESHOLD_TEXTS_MAX:
+            _THRESHOLD_TEXTS.clear()
+        min_reclaim = _value_text(threshold.min_reclaim) if threshold.min_reclaim is not None else None
+        cached = (threshold, _value_text(threshold.value), min_reclaim)
+        _THRESHOLD_TEXTS[id(threshold)] = cached
+    return cached[1], cached[2]
 
 
 def _containerfs_source(threshold: Threshold, layout: FsLayout | None) -> str:

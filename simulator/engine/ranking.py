@@ -99,11 +99,23 @@ def process_usage(stats: PodStats) -> int:
     return stats.process_count or 0
 
 
+_LOCAL_VOLUMES_KEY = ("local-volumes", "", False)
+_DISK_RANK_KEY = ("disk-rank", "", False)
+
+
 def _local_volume_names(spec: PodSpec) -> tuple[str, ...]:
-    key = ("local-volumes", "", False)
-    cached = spec.derived.get(key)
+    cached = spec.derived.get(_LOCAL_VOLUMES_KEY)
     if cached is None:
-        cached = spec.derived[key] = tuple(volume.name for volume in spec.volumes if volume.is_local)  # type: ignore[assignment]
+        cached = spec.derived[_LOCAL_VOLUMES_KEY] = tuple(volume.name for volume in spec.volumes if volume.is_local)  # type: ignore[assignment]
+    return cached  # type: ignore[return-value]
+
+
+def _disk_rank_facts(spec: PodSpec) -> tuple[Fraction | int, int, tuple[str, ...]]:
+    """Return the spec's ephemeral-storage request, priority and local volume names, cached on the spec."""
+    cached = spec.derived.get(_DISK_RANK_KEY)
+    if cached is None:
+        priority = spec.priority if spec.priority is not None else 0
+        cached = spec.derived[_DISK_RANK_KEY] = (pod_request(spec, "ephemeral-storage"), priority, _local_volume_names(spec))  # type: ignore[assignment]
     return cached  # type: ignore[return-value]
 
 
@@ -245,54 +257,102 @@ def rank_pods(
 ) -> list[RankEntry]:
     """Rank ``candidates`` for ``signal``: the first entry is the pod the kubelet tries first.
 
+    Each pod gets one key tuple equal in order to the comparator chain, then one C-level sort,
+    so a pass costs O(n log n) comparisons of tuples and O(n) Python work.
+
     NOTE: the kubelet's sort is not stable, so pods that tie on every comparator come out in
     an arbitrary order there. Here full ties are ordered by namespace/name, then UID.
     """
-    entries: list[tuple[tuple, RankEntry]] = []
     if signal in (Signal.MEMORY_AVAILABLE, Signal.ALLOCATABLE_MEMORY_AVAILABLE):
-        for candidate in candidates:
-            request = pod_request(candidate.spec, "memory", pod_level_resources=pod_level_resources)
-            usage = None if candidate.stats is None else memory_usage(candidate.stats)
-            entries.append(_usage_entry(candidate, request, request, usage))
+        keys, entries = _memory_keys(candidates, pod_level_resources)
     elif signal == Signal.PID_AVAILABLE:
-        for candidate in candidates:
-            spec = candidate.spec
-            prio = pod_priority(spec)
-            if candidate.stats is None:
-                key: tuple = (prio, 0, 0, spec.key, spec.uid)
-                usage = None
-            else:
-                usage = process_usage(candidate.stats)
-                key = (prio, 1, -usage, spec.key, spec.uid)
-            entries.append((key, RankEntry(candidate, usage, 0, None)))
+        keys, entries = _process_keys(candidates)
     else:
-        measure = FS_STATS_TO_MEASURE[layout][signal]
-        resource = Resource.INODES if signal.value.endswith("inodesFree") else Resource.EPHEMERAL_STORAGE
-        request_name = "inodes" if resource == Resource.INODES else "ephemeral-storage"
-        for candidate in candidates:
-            spec = candidate.spec
-            subtract_request = pod_request(spec, "ephemeral-storage")
-            exceed_request = subtract_request if request_name == "ephemeral-storage" else pod_request(spec, request_name)
-            usage = None if candidate.stats is None else disk_usage(spec, candidate.stats, measure, resource)
-            entries.append(_usage_entry(candidate, exceed_request, subtract_request, usage))
-    entries.sort(key=lambda item: item[0])
-    return [entry for _, entry in entries]
+        keys, entries = _disk_keys(candidates, FS_STATS_TO_MEASURE[layout][signal], signal.value.endswith("inodesFree"))
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return [entries[index] for index in order]
 
 
-def _usage_entry(
-    candidate: Candidate, exceed_request: Fraction | int, subtract_request: Fraction | int, usage: int | None
-) -> tuple[tuple, RankEntry]:
-    """Build the key of the exceeds / priority / usage-above-request chain for one pod.
+# Each *_keys function returns parallel lists: the sort key of each pod and its RankEntry.
+# Keys of the exceeds / priority / usage-above-request chain are
+# (has stats, exceeds request first, priority, request - usage, namespace/name, UID);
+# pods without stats get (0, 0, priority, 0, ...), so they sort first, by priority.
 
-    The key ends with namespace/name and UID, which order pods that tie on every comparator.
-    """
-    spec = candidate.spec
-    prio = spec.priority if spec.priority is not None else 0
-    if usage is None:
-        return (0, 0, prio, 0, spec.key, spec.uid), RankEntry(candidate, None, exceed_request, None)
-    exceeds = usage > exceed_request
-    key = (1, 0 if exceeds else 1, prio, subtract_request - usage, spec.key, spec.uid)
-    return key, RankEntry(candidate, usage, exceed_request, exceeds)
+
+def _memory_keys(candidates: Sequence[Candidate], pod_level_resources: bool) -> tuple[list[tuple], list[RankEntry]]:
+    keys: list[tuple] = []
+    entries: list[RankEntry] = []
+    for candidate in candidates:
+        spec = candidate.spec
+        request = pod_request(spec, "memory", pod_level_resources=pod_level_resources)
+        priority = spec.priority if spec.priority is not None else 0
+        stats = candidate.stats
+        if stats is None:
+            keys.append((0, 0, priority, 0, spec.key, spec.uid))
+            entries.append(RankEntry(candidate, None, request, None))
+            continue
+        memory = stats.memory
+        usage = memory.working_set_bytes if memory is not None and memory.working_set_bytes is not None else 0
+        exceeds = usage > request
+        keys.append((1, 0 if exceeds else 1, priority, request - usage, spec.key, spec.uid))
+        entries.append(RankEntry(candidate, usage, request, exceeds))
+    return keys, entries
+
+
+def _process_keys(candidates: Sequence[Candidate]) -> tuple[list[tuple], list[RankEntry]]:
+    keys: list[tuple] = []
+    entries: list[RankEntry] = []
+    for candidate in candidates:
+        spec = candidate.spec
+        priority = spec.priority if spec.priority is not None else 0
+        if candidate.stats is None:
+            keys.append((priority, 0, 0, spec.key, spec.uid))
+            entries.append(RankEntry(candidate, None, 0, None))
+        else:
+            usage = candidate.stats.process_count or 0
+            keys.append((priority, 1, -usage, spec.key, spec.uid))
+            entries.append(RankEntry(candidate, usage, 0, None))
+    return keys, entries
+
+
+def _disk_keys(candidates: Sequence[Candidate], measure: Sequence[str], inodes: bool) -> tuple[list[tuple], list[RankEntry]]:
+    """Build the keys for a disk signal; the usage sum is :func:`disk_usage` inlined."""
+    root = ROOT in measure
+    logs = LOGS in measure
+    volumes = VOLUMES in measure
+    keys: list[tuple] = []
+    entries: list[RankEntry] = []
+    for candidate in candidates:
+        spec = candidate.spec
+        # The exceeds comparator uses the "inodes" request for inode signals, which pods never
+        # set, but the above-request comparator always subtracts the ephemeral-storage bytes.
+        subtract_request, priority, local_volumes = _disk_rank_facts(spec)
+        exceed_request = pod_request(spec, "inodes") if inodes else subtract_request
+        stats = candidate.stats
+        if stats is None:
+            keys.append((0, 0, priority, 0, spec.key, spec.uid))
+            entries.append(RankEntry(candidate, None, exceed_request, None))
+            continue
+
+        usage = 0
+        if root or logs:
+            for container in stats.containers:
+                if root and container.rootfs is not None:
+                    usage += (container.rootfs.inodes_used if inodes else container.rootfs.used_bytes) or 0
+                if logs and container.logs is not None:
+                    usage += (container.logs.inodes_used if inodes else container.logs.used_bytes) or 0
+        if volumes:
+            for name in local_volumes:
+                # the kubelet takes the first volume stats entry with the name
+                for volume_stats in stats.volume_stats:
+                    if volume_stats.name == name:
+                        usage += (volume_stats.fs.inodes_used if inodes else volume_stats.fs.used_bytes) or 0
+                        break
+
+        exceeds = usage > exceed_request
+        keys.append((1, 0 if exceeds else 1, priority, subtract_request - usage, spec.key, spec.uid))
+        entries.append(RankEntry(candidate, usage, exceed_request, exceeds))
+    return keys, entries
 
 
 def rank_with_comparators(
