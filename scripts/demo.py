@@ -71,7 +71,12 @@ def say(message: str) -> None:
 
 
 def daemon_command(
-    extra: list[str], *, endpoint: str | None = None, root_dir: Path | None = None, interval_s: float = 10.0
+    extra: list[str],
+    *,
+    endpoint: str | None = None,
+    root_dir: Path | None = None,
+    interval_s: float = 10.0,
+    image_gc_period_s: float = 300.0,
 ) -> list[str]:
     """Build the ``simulator daemon`` command line for a live node, or for the recording without one."""
     command = [sys.executable, "-m", "simulator", "daemon"]
@@ -79,6 +84,7 @@ def daemon_command(
         command += ["--replay", str(RECORDED_NODE) + "/"]
     else:
         command += ["--cri-endpoint", endpoint, "--root-dir", str(root_dir), "--interval", f"{interval_s:g}"]
+        command += ["--image-gc-period", f"{image_gc_period_s:g}"]
     return command + extra
 
 
@@ -186,7 +192,11 @@ def run_live(options: argparse.Namespace, extra: list[str]) -> int:
         populate_node(node, options)
 
         command = daemon_command(
-            extra, endpoint=node.endpoint, root_dir=node.kubelet_root, interval_s=options.interval
+            extra,
+            endpoint=node.endpoint,
+            root_dir=node.kubelet_root,
+            interval_s=options.interval,
+            image_gc_period_s=options.image_gc_period,
         )
         problem = daemon_problem()
         if problem is not None:
@@ -242,7 +252,14 @@ def parse_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         "--fill-step-mib", type=int, default=8, help="MiB the filler pod writes per step (default: 8)"
     )
     parser.add_argument(
-        "--fill-pause", type=int, default=15, help="seconds between the filler pod's steps (default: 15)"
+        "--fill-pause", type=int, default=2, help="seconds between the filler pod's steps (default: 2)"
+    )
+    parser.add_argument(
+        "--image-gc-period",
+        type=float,
+        default=60.0,
+        help="seconds between the daemon's image GC checks (default: 60, so the demo shows image GC "
+        "sooner; the kubelet checks every 300)",
     )
     parser.add_argument("--replay", action="store_true", help="skip containerd and replay the recorded node")
     return parser.parse_args(argv), extra
