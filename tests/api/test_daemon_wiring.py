@@ -15,6 +15,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+import structlog.testing
 from google.protobuf.json_format import MessageToDict
 
 from simulator._proto.evictsim.v1 import evictsim_pb2 as pb
@@ -73,7 +74,9 @@ def serve(tmp_path: Path) -> Iterator[callable]:
         started.append((server, channel, daemon))
         return Running(daemon, live, server, pb_grpc.WhatIfServiceStub(channel), clock)
 
-    yield start
+    # Log events go to a list, so the daemon's logger never writes to a stream an earlier test closed.
+    with structlog.testing.capture_logs():
+        yield start
     for server, channel, daemon in started:
         channel.close()
         server.stop(0)
