@@ -214,6 +214,31 @@ class TestKubeletVersionFromNode:
         assert "Traceback" not in result.stderr
 
 
+    def test_unreachable_api_warns_once(self, tmp_path: Path) -> None:
+        """A Kubernetes API that refuses connections leaves the default version with a warning;
+        the pod list then fails too, so the daemon exits 1 with one line naming the node."""
+        closed = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+        port = closed.server_address[1]
+        closed.server_close()  # the port is now closed, so connections are refused
+        api = FakeKubernetesApi("worker-1", "v1.33.4")
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        kubeconfig.write_text(kubeconfig.read_text().replace(api.url, f"http://127.0.0.1:{port}"))
+        api.server.server_close()
+
+        result = daemon_command(
+            "--replay", str(EXAMPLE / "00-summary.json"), "--no-api", "--once",
+            "--node-name", "worker-1", "--kubeconfig", str(kubeconfig),
+        )
+
+        assert result.returncode == 1
+        events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+        warnings = [e for e in events if e["event"] == "kubelet_version_from_node_failed"]
+        assert len(warnings) == 1
+        assert "reading node worker-1" in warnings[0]["error"]
+        assert "worker-1" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
 class TestKubeletConfigDocument:
     def args(self, **values: object) -> argparse.Namespace:
         names = ("kubelet_config", "config_dir", "configz", "flags", "flags_file", "preset", "kubelet_version")
