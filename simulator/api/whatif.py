@@ -310,12 +310,12 @@ def _with_live_conditions(decision: DecisionView, sample: Sample, policy: Policy
     """
     state = starting_state(sample, policy, layout)
     now = sample.sampled_at
-    kept = {
+    still_reported = {
         condition.value
         for condition, observed_at in state.node_conditions_last_observed_at.items()
         if (now - observed_at).total_seconds() < policy.pressure_transition_period_s
     }
-    return dataclasses.replace(decision, node_conditions=tuple(sorted(set(decision.node_conditions) | kept)))
+    return dataclasses.replace(decision, node_conditions=tuple(sorted(set(decision.node_conditions) | still_reported)))
 
 
 def starting_state(sample: Sample, policy: Policy, layout: FsLayout) -> ManagerState:
