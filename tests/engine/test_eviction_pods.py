@@ -7,6 +7,7 @@ source annotation other than "api"), mirror (config.mirror annotation) or priori
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import json
 import threading
@@ -17,6 +18,7 @@ import pytest
 
 from simulator.errors import InputError
 from simulator.pods import is_critical, list_node_pods, load_pod_list, parse_pod_list, pod_limit, pod_request
+from simulator.quantity import Quantity
 
 POD = {
     "metadata": {"name": "web", "namespace": "apps", "uid": "u1", "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1", "uid": "rs1", "controller": True}]},
@@ -169,3 +171,18 @@ def test_list_node_pods_api_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(Configuration, "retries", 0, raising=False)
     with pytest.raises(ProbeError, match="listing the pods of node node-a from the Kubernetes API failed"):
         list_node_pods("node-a", kubeconfig=str(kubeconfig))
+
+
+def test_replaced_spec_recomputes_requests() -> None:
+    """A copy made with dataclasses.replace computes its own requests and limits, not the original's."""
+    pod = parse_pod_list(POD)[0]
+    assert pod_request(pod, "memory") == 1536 * 2**20
+    assert pod_limit(pod, "ephemeral-storage") == 2 * 2**30
+
+    container = dataclasses.replace(
+        pod.containers[0], requests={"memory": Quantity.parse("3Gi")}, limits={"ephemeral-storage": Quantity.parse("1Gi")}
+    )
+    resized = dataclasses.replace(pod, containers=(container,))
+    assert pod_request(resized, "memory") == 3 * 2**30
+    assert pod_limit(resized, "ephemeral-storage") == 2**30
+    assert pod_request(pod, "memory") == 1536 * 2**20

@@ -12,10 +12,17 @@ from __future__ import annotations
 import hypothesis.strategies as st
 from hypothesis import given, settings
 
-from simulator.engine.ranking import Candidate, comparators_for, rank_pods, rank_with_comparators
+from simulator.engine.ranking import (
+    FS_STATS_TO_MEASURE,
+    Candidate,
+    comparators_for,
+    disk_usage,
+    rank_pods,
+    rank_with_comparators,
+)
 from simulator.pods import PodSpec, parse_pod_list, pod_request
 from simulator.quantity import Quantity
-from simulator.signals import FsLayout, Signal
+from simulator.signals import FsLayout, Resource, Signal
 from simulator.snapshot import ContainerStats, FsStats, MemoryStats, PodRef, PodStats, VolumeStats
 
 
@@ -210,3 +217,80 @@ def test_key_ranking_matches_comparators(candidates: list[Candidate], signal: Si
     by_key = [entry.candidate.spec.name for entry in rank_pods(candidates, signal, layout)]
     by_comparators = [candidate.spec.name for candidate in rank_with_comparators(candidates, signal, layout)]
     assert by_key == by_comparators
+
+
+_volume_sources = st.sampled_from(
+    [{"emptyDir": {}}, {"emptyDir": {"medium": "Memory"}}, {"hostPath": {"path": "/x"}}, {"configMap": {"name": "m"}}, {"secret": {"secretName": "s"}}]
+)
+_amounts = st.sampled_from([None, 0, 3, 50, 1024, 2 * 2**20])
+
+
+@st.composite
+def _rich_candidates(draw: st.DrawFn) -> list[Candidate]:
+    """Pods with several containers, local and non-local volumes, missing numbers and fractional requests."""
+    result = []
+    for index in range(draw(st.integers(1, 10))):
+        request = draw(st.sampled_from([None, "0", "100", "0.5", "1Ki", "1500m", "1Mi"]))
+        containers = [
+            {"name": f"c{j}", "resources": {"requests": {"memory": request, "ephemeral-storage": request} if request else {}}}
+            for j in range(draw(st.integers(1, 3)))
+        ]
+        volumes = [{"name": f"v{j}", **draw(_volume_sources)} for j in range(draw(st.integers(0, 3)))]
+        spec_document: dict = {"containers": containers, "volumes": volumes}
+        priority = draw(st.sampled_from([None, -5, 0, 1, 1000]))
+        if priority is not None:
+            spec_document["priority"] = priority
+        if draw(st.booleans()):
+            spec_document["resources"] = {"requests": {"memory": "1Ki", "ephemeral-storage": "2Ki"}}
+        spec = parse_pod_list({"metadata": {"name": f"p{index}", "namespace": "ns", "uid": f"u{index}"}, "spec": spec_document})[0]
+        if draw(st.integers(0, 4)) == 0:
+            result.append(Candidate(spec, None))
+            continue
+
+        def fs() -> FsStats | None:
+            if draw(st.integers(0, 5)) == 0:
+                return None
+            return FsStats(used_bytes=draw(_amounts), inodes_used=draw(_amounts))
+
+        container_stats = [ContainerStats(f"c{j}", rootfs=fs(), logs=fs()) for j in range(draw(st.integers(0, 3)))]
+        # duplicate names: the kubelet's ranking takes the first entry with a name
+        volume_stats = [VolumeStats(f"v{draw(st.integers(0, 3))}", FsStats(used_bytes=draw(_amounts), inodes_used=draw(_amounts))) for _ in range(draw(st.integers(0, 4)))]
+        memory = None if draw(st.integers(0, 5)) == 0 else MemoryStats(working_set_bytes=draw(_amounts))
+        stats = PodStats(
+            PodRef(spec.name, spec.namespace, spec.uid),
+            memory=memory,
+            containers=container_stats,
+            volume_stats=volume_stats,
+            process_count=draw(st.sampled_from([None, 0, 1, 9])),
+        )
+        result.append(Candidate(spec, stats))
+    return result
+
+
+@settings(max_examples=400, deadline=None)
+@given(_rich_candidates(), st.sampled_from(list(Signal)), _layouts, st.booleans())
+def test_key_ranking_matches_comparators_rich(
+    candidates: list[Candidate], signal: Signal, layout: FsLayout, pod_level_resources: bool
+) -> None:
+    """rank_pods matches the comparator chain with volumes, missing stats and pod-level requests."""
+    ranked = rank_pods(candidates, signal, layout, pod_level_resources=pod_level_resources)
+    by_comparators = rank_with_comparators(candidates, signal, layout, pod_level_resources=pod_level_resources)
+    assert [entry.candidate.spec.uid for entry in ranked] == [candidate.spec.uid for candidate in by_comparators]
+
+
+@settings(max_examples=200, deadline=None)
+@given(_rich_candidates(), st.sampled_from([s for s in Signal if s not in (Signal.MEMORY_AVAILABLE, Signal.ALLOCATABLE_MEMORY_AVAILABLE, Signal.PID_AVAILABLE)]), _layouts)
+def test_rank_entry_disk_usage(candidates: list[Candidate], signal: Signal, layout: FsLayout) -> None:
+    """Each disk RankEntry reports disk_usage and the request the exceeds comparator uses."""
+    measure = FS_STATS_TO_MEASURE[layout][signal]
+    resource = Resource.INODES if signal.value.endswith("inodesFree") else Resource.EPHEMERAL_STORAGE
+    for entry in rank_pods(candidates, signal, layout):
+        candidate = entry.candidate
+        request = pod_request(candidate.spec, "inodes" if resource == Resource.INODES else "ephemeral-storage")
+        assert entry.request == request
+        if candidate.stats is None:
+            assert entry.usage is None
+            assert entry.exceeds_request is None
+        else:
+            assert entry.usage == disk_usage(candidate.spec, candidate.stats, measure, resource)
+            assert entry.exceeds_request == (entry.usage > request)
