@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from simulator.documents import load_document
 from simulator.errors import InputError
 from simulator.snapshot import Provenance, Summary, parse_time
 
@@ -114,11 +115,9 @@ def load_recorded_sample(path: Path) -> RecordedSample:
     """Parse one Summary JSON file into a RecordedSample, with its provenance if recorded."""
     source = str(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise RecordedSampleError(f"cannot read recorded sample: {error.strerror}", source=source) from error
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RecordedSampleError(f"invalid JSON: {error}", source=source) from error
+        document = load_document(path, option="", format="json", expected="Summary API JSON document")
+    except InputError as error:
+        raise RecordedSampleError(str(error.args[0]).removeprefix(f"{source}: "), source=source) from error
     try:
         summary = Summary.from_json(document, source=source)
         summary.provenance.update(_read_provenance(document, source))

@@ -19,13 +19,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from simulator.documents import load_document
 from simulator.engine.decision import Decision
 from simulator.engine.eviction import EvictionManager
 from simulator.engine.reclaim import Reclaimer
@@ -113,18 +111,9 @@ class Scenario:
 
 
 def _read_document(path: Path, source: str, field: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"{field}: cannot read {str(path)!r}: {error.strerror}", field=field, value=str(path), source=source) from error
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise InputError(f"{field}: {str(path)!r} is neither JSON nor YAML: {error}", field=field, source=source) from error
+    """Read a file the scenario ``source`` names at ``field``; errors read ``SCENARIO: FIELD FILE: REASON``."""
+    option = f"{source}: {field}" if source else field
+    return load_document(path, option=option)
 
 
 def _inline_or_file(value: Any, base: Path, source: str, field: str) -> tuple[Any, Path | None]:
@@ -137,11 +126,11 @@ def _inline_or_file(value: Any, base: Path, source: str, field: str) -> tuple[An
     raise InputError(f"{field}: invalid value {value!r}; expected a file path or an inline document", field=field, source=source)
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file; raise InputError naming the field on bad input."""
+def load_scenario(path: str | Path, *, option: str = "--scenario") -> Scenario:
+    """Read and validate a scenario file; raise InputError naming the option or field on bad input."""
     path = Path(path)
     source = str(path)
-    document = _read_document(path, source, "scenario")
+    document = load_document(path, option=option, expected="scenario document")
     return parse_scenario(document, base=path.parent, source=source)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from simulator.api.observe import SignalObservation
+from simulator.documents import load_document, read_text
 from simulator.errors import InputError
 from simulator.signals import Signal
 
@@ -152,26 +153,27 @@ class SqliteHistory:
             self._db.close()
 
 
-def load_history_file(path: str | Path) -> list[HistoryPoint]:
+def load_history_file(path: str | Path, *, option: str = "--from-file") -> list[HistoryPoint]:
     """Read history points from a SQLite history file or a JSON file written by ``history export --format points``."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"history file {str(path)!r} not found")
-    with path.open("rb") as handle:
-        magic = handle.read(16)
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(16)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        read_text(path, option=option, expected="history file")  # raises the one-line error for this case
+        raise
+    except OSError as error:
+        raise InputError(f"{option} {path}: cannot read file: {error.strerror or error}", field=option, value=str(path)) from None
     if magic.startswith(b"SQLite format 3"):
         store = SqliteHistory(path)
         try:
             return store.load()
         finally:
             store.close()
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise InputError(f"cannot read history file {str(path)!r}: {error}") from error
+    document = load_document(path, option=option, format="json", expected="history file (SQLite or JSON)")
     points = document.get("points") if isinstance(document, dict) else None
     if not isinstance(points, list):
-        raise InputError(f"history file {str(path)!r}: expected a JSON object with a \"points\" list")
+        raise InputError(f"{option} {path}: expected a SQLite history file or a JSON object with a \"points\" list", field=option, value=str(path))
     return [HistoryPoint.from_json(p, source=str(path)) for p in points]
 
 

@@ -86,6 +86,25 @@ def _lines(signal: Signal, capacity: int, thresholds: Sequence[Threshold], polic
     return lines
 
 
+LABEL_SPACING = 13  # px between the baselines of two stacked labels, a little over one line of 11 px text
+
+
+def _spread_labels(levels: Sequence[float]) -> list[float]:
+    """Move label baselines apart so that no two are closer than LABEL_SPACING, keeping their order.
+
+    Thresholds often sit at one level (imagefs.available<15% and image GC starting at 85% used),
+    so each label after the first at a level goes one line lower.
+    """
+    order = sorted(range(len(levels)), key=lambda index: levels[index])
+    placed = list(levels)
+    previous: float | None = None
+    for index in order:
+        if previous is not None and placed[index] < previous + LABEL_SPACING:
+            placed[index] = previous + LABEL_SPACING
+        previous = placed[index]
+    return placed
+
+
 def _chart(
     signal: Signal,
     series: list[tuple[float, int]],
@@ -124,13 +143,14 @@ def _chart(
         parts.append(
             f'<text x="{x(label_time):.1f}" y="{HEIGHT - 12}" text-anchor="{anchor}">{format_time(_utc(label_time))[:19]}</text>'
         )
-    for line in lines:
+    label_levels = _spread_labels([y(line.available) - 3 for line in lines])
+    for line, label_level in zip(lines, label_levels, strict=True):
         level = y(line.available)
         parts.append(
             f'<line class="threshold" x1="{MARGIN_LEFT}" x2="{MARGIN_LEFT + plot_w}" y1="{level:.1f}" y2="{level:.1f}" '
             f'stroke="{line.color}" stroke-dasharray="{line.dash}"><title>{html.escape(line.label)}: {line.available}</title></line>'
         )
-        parts.append(f'<text x="{MARGIN_LEFT + 4}" y="{level - 3:.1f}" fill="{line.color}">{html.escape(line.label)}</text>')
+        parts.append(f'<text class="threshold-label" x="{MARGIN_LEFT + 4}" y="{label_level:.1f}" fill="{line.color}">{html.escape(line.label)}</text>')
     points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in series)
     parts.append(f'<polyline class="observed" fill="none" stroke="#2e7d32" stroke-width="2" points="{points}"/>')
     if forecast and trend.usable:
@@ -141,14 +161,15 @@ def _chart(
             f'<line class="forecast" x1="{x(last_t):.1f}" y1="{y(last_v):.1f}" x2="{x(last_t + far):.1f}" '
             f'y2="{y(projected):.1f}" stroke="#757575" stroke-dasharray="4 4"/>'
         )
-        for crossing in forecast:
+        crossing_levels = _spread_labels([float(MARGIN_TOP + 12)] * len(forecast))
+        for crossing, label_level in zip(forecast, crossing_levels, strict=True):
             assert crossing.seconds is not None
             at = x(end + crossing.seconds)
             parts.append(
                 f'<line class="crossing" x1="{at:.1f}" x2="{at:.1f}" y1="{MARGIN_TOP}" y2="{MARGIN_TOP + plot_h}" stroke="#6a1b9a" stroke-dasharray="1 3">'
                 f"<title>{html.escape(crossing.event)} at {format_time(_utc(end + crossing.seconds))}</title></line>"
             )
-            parts.append(f'<text x="{at + 3:.1f}" y="{MARGIN_TOP + 12}" fill="#6a1b9a">{html.escape(crossing.event)}</text>')
+            parts.append(f'<text class="crossing-label" x="{at + 3:.1f}" y="{label_level:.1f}" fill="#6a1b9a">{html.escape(crossing.event)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 

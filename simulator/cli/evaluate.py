@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-from pathlib import Path
 from typing import Any
 
 from simulator.cli.output import add_output_option, emit, format_table
+from simulator.documents import load_document
 from simulator.engine.eviction import ManagerState, synchronize
 from simulator.engine.reclaim import Reclaimer
 from simulator.errors import InputError
@@ -90,14 +89,7 @@ def _run_scenario(args: argparse.Namespace, layout: Any) -> int:
 
 
 def _load_summary(path: str) -> Summary:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"--summary: cannot read {path!r}: {error.strerror}", field="--summary", value=path) from error
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(f"--summary: {path!r} is not JSON: {error}", field="--summary", value=path) from error
+    document = load_document(path, option="--summary", format="json", expected="Summary API JSON document")
     return Summary.from_json(document, source=path)
 
 

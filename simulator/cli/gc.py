@@ -211,7 +211,7 @@ def _live_image_inputs(
 
 
 def _image_fs_from_summary(path: str) -> FsStats | None:
-    summary = Summary.from_json(read_document(path), source=path)
+    summary = Summary.from_json(read_document(path, option="--summary"), source=path)
     return summary.node.image_fs
 
 
@@ -324,7 +324,7 @@ def _container_inputs(
 
 
 def _pod_uids(path: str) -> set[str]:
-    document = read_document(path)
+    document = read_document(path, option="--pods")
     items = document.get("items") if isinstance(document, dict) else None
     if not isinstance(items, list):
         raise InputError(

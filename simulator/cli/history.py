@@ -14,10 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from google.protobuf.json_format import MessageToDict
 
 from simulator._proto.evictsim.v1 import evictsim_pb2 as pb
 from simulator.api.history import load_history_file, points_from_message, scenario_from_history
-from simulator.cli.whatif import DEFAULT_SERVER, open_stub
+from simulator.cli.whatif import (
+    DEFAULT_SERVER,
+    non_negative_seconds,
+    open_stub,
+    positive_int,
+    positive_seconds,
+    server_address,
+)
+from simulator.documents import load_document, write_output
 from simulator.errors import InputError
 
 
@@ -32,30 +41,36 @@ def register(subparsers: Any) -> None:
         "evictsim evaluate --scenario replays, one step per sample.",
     )
     source = export.add_mutually_exclusive_group()
-    source.add_argument("--server", default=None, help=f"daemon API address (default {DEFAULT_SERVER})")
+    source.add_argument("--server", type=server_address, default=None, help=f"daemon API address: unix:///path or host:port (default {DEFAULT_SERVER})")
     source.add_argument("--from-file", metavar="FILE", help="the daemon's --history SQLite file instead of a running daemon")
-    export.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="request deadline (default 10)")
-    export.add_argument("--window", type=float, default=0.0, metavar="SECONDS", help="only the last SECONDS of history (default: all)")
-    export.add_argument("--every", type=int, default=1, metavar="N", help="keep every Nth sample (default 1)")
+    export.add_argument("--timeout", type=positive_seconds, default=10.0, metavar="SECONDS", help="request deadline in seconds, greater than 0 (default 10)")
+    export.add_argument("--window", type=non_negative_seconds, default=0.0, metavar="SECONDS", help="only the last SECONDS of history; 0 keeps all (default 0)")
+    export.add_argument("--every", type=positive_int, default=1, metavar="N", help="keep every Nth sample, at least 1 (default 1)")
     export.add_argument("--kubelet-version", default="", help="kubelet version to record (default: the daemon's; 1.35 with --from-file)")
     export.add_argument("--kubelet-config", default="", metavar="FILE", help="KubeletConfiguration to embed as the policy (default: the daemon's)")
     export.add_argument("--output-file", "-f", required=True, metavar="FILE", help="scenario file to write (.yaml, .yml or .json)")
     export.set_defaults(handler=run_export)
 
 
-def _read_config(path: str) -> dict[str, Any]:
-    try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise InputError(f"--kubelet-config: failed to read {path!r}: {error}", field="--kubelet-config", value=path) from None
+def read_kubelet_config(path: str) -> dict[str, Any]:
+    """Read the ``--kubelet-config`` file of ``history export`` and ``report`` as a mapping."""
+    document = load_document(path, option="--kubelet-config", expected="KubeletConfiguration mapping")
     if not isinstance(document, dict):
-        raise InputError(f"--kubelet-config: {path!r} is not a KubeletConfiguration mapping", field="--kubelet-config", value=path)
+        raise InputError(f"--kubelet-config {path}: is not a KubeletConfiguration mapping", field="--kubelet-config", value=path)
     return document
 
 
+def kubelet_config_from_history(history: Any) -> dict[str, Any] | None:
+    """Return the daemon's KubeletConfiguration from an evictsim.v1.History message, nested fields included.
+
+    protobuf Struct stores every number as a double, so integral values come back as integers.
+    """
+    if not history.HasField("kubelet_config"):
+        return None
+    return _integral_numbers(MessageToDict(history.kubelet_config))
+
+
 def run_export(args: argparse.Namespace) -> int:
-    if args.every < 1:
-        raise InputError(f"--every: {args.every} must be at least 1", field="--every", value=args.every)
     config: dict[str, Any] | None = None
     version, node_name = args.kubelet_version, ""
     if args.from_file:
@@ -67,13 +82,11 @@ def run_export(args: argparse.Namespace) -> int:
         with open_stub(args) as stub:
             history = stub.GetHistory(pb.GetHistoryRequest(window_s=args.window), timeout=args.timeout)
         points = points_from_message(history)
-        config = dict(history.kubelet_config.items()) if history.HasField("kubelet_config") else None
-        config = json.loads(json.dumps(config)) if config is not None else None
+        config = kubelet_config_from_history(history)
         version = version or history.kubelet_version
         node_name = history.node_name
     if args.kubelet_config:
-        config = _read_config(args.kubelet_config)
-    config = _integral_numbers(config) if config is not None else None
+        config = read_kubelet_config(args.kubelet_config)
 
     document = scenario_from_history(points[:: args.every], kubelet_version=version or "1.35", kubelet_config=config, node_name=node_name)
     target = Path(args.output_file)
@@ -81,7 +94,7 @@ def run_export(args: argparse.Namespace) -> int:
         text = json.dumps(document, indent=2) + "\n"
     else:
         text = yaml.safe_dump(document, sort_keys=False)
-    target.write_text(text, encoding="utf-8")
+    write_output(target, text, option="--output-file")
     print(f"wrote {len(document['steps'])} steps to {target}")
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,9 +31,49 @@ class ServerError(EvictsimError):
     """The daemon could not be reached or failed the request."""
 
 
-def add_server_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", default=DEFAULT_SERVER, help=f"daemon API address: unix:///path or host:port (default {DEFAULT_SERVER})")
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="deadline of each request (default 10)")
+def server_address(text: str) -> str:
+    """Check a ``--server`` value at parse time: ``unix:///path`` (or ``unix:path``) or ``host:port``."""
+    accepted = "expected unix:///path or host:port"
+    if text.startswith("unix:"):
+        if not text.removeprefix("unix:").lstrip("/"):
+            raise argparse.ArgumentTypeError(f"invalid address {text!r}: no socket path; {accepted}")
+        return text
+    if "://" in text or text.startswith("unix-abstract:"):
+        raise argparse.ArgumentTypeError(f"invalid address {text!r}: unsupported scheme; {accepted}")
+    host, separator, port = text.rpartition(":")
+    if not separator or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"invalid address {text!r}; {accepted}")
+    return text
+
+
+def _number_type(convert: Callable[[str], Any], minimum: float, *, exclusive: bool) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {'integer' if convert is int else 'number'} {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"invalid number {text!r}: must be finite")
+        if (value <= minimum) if exclusive else (value < minimum):
+            bound = f"greater than {minimum:g}" if exclusive else f"at least {minimum:g}"
+            raise argparse.ArgumentTypeError(f"invalid value {text!r}: must be {bound}")
+        return value
+
+    parse.__name__ = convert.__name__  # argparse names the type in its own messages
+    return parse
+
+
+positive_seconds = _number_type(float, 0, exclusive=True)
+non_negative_seconds = _number_type(float, 0, exclusive=False)
+non_negative_int = _number_type(int, 0, exclusive=False)
+positive_int = _number_type(int, 1, exclusive=False)
+
+
+def add_server_option(parser: argparse.ArgumentParser, *, default: str | None = DEFAULT_SERVER) -> None:
+    """Add ``--server`` and ``--timeout``; a ``None`` default lets a command tell an omitted ``--server`` apart."""
+    shown = f" (default {DEFAULT_SERVER})"
+    parser.add_argument("--server", type=server_address, default=default, help=f"daemon API address: unix:///path or host:port{shown}")
+    parser.add_argument("--timeout", type=positive_seconds, default=10.0, metavar="SECONDS", help="deadline of each request in seconds, greater than 0 (default 10)")
 
 
 @contextmanager
@@ -66,6 +107,17 @@ def _signed_amount(text: str, *, option: str) -> int:
         raise InputError(f"{option}: invalid amount {text!r}: {error}", field=option, value=text) from None
 
 
+def _pull_count(text: str, item: str) -> int:
+    """Parse the COUNT of ``--pull SIZExCOUNT``: a whole number of at least 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise InputError(f"--pull: invalid count {text!r} in {item!r}; expected SIZE or SIZExCOUNT with COUNT at least 1", field="--pull", value=item)
+    return count
+
+
 def _fs_pair(text: str, *, option: str) -> tuple[str, str]:
     name, separator, amount = text.partition("=")
     if not separator or name not in FILESYSTEMS:
@@ -89,8 +141,8 @@ def _add_what_if_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pull", action="append", default=[], metavar="SIZE[xCOUNT]", help="pull images of this size, e.g. 500Mi or 500Mix10")
     group.add_argument("--remove-pod", action="append", default=[], metavar="NAMESPACE/NAME", help="remove a pod and its usage")
     group.add_argument("--add-pod", action="append", default=[], metavar="FILE", help="add the Pod in this JSON file")
-    group.add_argument("--syncs", type=int, default=0, help="evaluate after this many more eviction-manager passes")
-    group.add_argument("--interval", type=float, default=10.0, metavar="SECONDS", help="seconds between passes (default 10)")
+    group.add_argument("--syncs", type=non_negative_int, default=0, help="evaluate after this many more eviction-manager passes (default 0)")
+    group.add_argument("--interval", type=positive_seconds, default=10.0, metavar="SECONDS", help="seconds between passes, greater than 0 (default 10)")
     group.add_argument("--growth", action="append", default=[], metavar="FS=BYTES", help="usage growth per second on a filesystem during --syncs")
 
 
@@ -124,8 +176,9 @@ def build_what_if(args: argparse.Namespace) -> pb.WhatIf:
         name, amount = _fs_pair(item, option="--inodes")
         message.filesystem_deltas.add(filesystem=name, inodes_used=_signed_amount(amount, option="--inodes"))
     for item in args.pull:
-        size, _, count = item.partition("x")
-        message.image_pulls.add(size_bytes=_signed_amount(size, option="--pull"), count=int(count) if count.isdigit() else 1)
+        size, separator, count_text = item.partition("x")
+        count = _pull_count(count_text, item) if separator else 1
+        message.image_pulls.add(size_bytes=_signed_amount(size, option="--pull"), count=count)
     for key in args.remove_pod:
         message.pod_changes.add(kind=pb.PodChange.REMOVE, pod=key)
     for path in args.add_pod:
@@ -283,7 +336,7 @@ def register(subparsers: Any) -> None:
 
     headroom = _command(subparsers, "headroom", "show how much more usage each signal takes before image GC, thresholds and eviction", run_headroom)
     headroom.add_argument("--signal", action="append", default=[], help="only this signal, e.g. imagefs.available (repeatable)")
-    headroom.add_argument("--window", type=float, default=3600.0, metavar="SECONDS", help="history window the growth rate is fitted over (default 3600)")
+    headroom.add_argument("--window", type=positive_seconds, default=3600.0, metavar="SECONDS", help="history window the growth rate is fitted over (default 3600)")
     headroom.add_argument("--rate", action="append", default=[], metavar="SIGNAL=PER_SECOND", help="use this growth rate instead of the fitted one, e.g. imagefs.available=1Mi")
 
     sweep = _command(subparsers, "sweep", "evaluate candidate values of one KubeletConfiguration field", run_sweep)
@@ -292,4 +345,4 @@ def register(subparsers: Any) -> None:
     _add_what_if_options(sweep)
 
     watch = _command(subparsers, "watch", "stream the daemon's decision changes", run_watch)
-    watch.add_argument("--count", type=int, default=0, help="stop after this many changes (default: run until interrupted)")
+    watch.add_argument("--count", type=non_negative_int, default=0, help="stop after this many changes; 0 runs until interrupted (default 0)")

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
+from simulator.documents import load_document
 from simulator.engine.images import CONTAINER_EXITED, CONTAINER_RUNNING, ContainerInfo, ImageInfo
 from simulator.errors import InputError
 
@@ -326,14 +327,9 @@ def write_state_file(detector: ImageDetector, path: str | os.PathLike[str]) -> N
     os.replace(temporary, target)
 
 
-def read_state_file(path: str | os.PathLike[str]) -> ImageDetector:
+def read_state_file(path: str | os.PathLike[str], *, option: str = "--state") -> ImageDetector:
     """Read a state file written by :func:`write_state_file`; raise InputError naming a bad file or field."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InputError(f"cannot read image GC state file: {error.strerror}", source=str(path)) from error
-    except json.JSONDecodeError as error:
-        raise InputError(f"invalid JSON in image GC state file: {error}", source=str(path)) from error
+    document = load_document(path, option=option, format="json", expected="image GC state file")
     return ImageDetector.from_json(document, source=str(path))
 
 

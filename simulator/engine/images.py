@@ -18,13 +18,11 @@ and tolerates is kept and explained in ``notes``:
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from simulator.documents import load_document
 from simulator.errors import InputError
 
 # Container states of CRI runtime.v1, as the CRI client and crictl spell them.
@@ -189,31 +187,19 @@ def sandboxes_from_cri(sandboxes: Iterable[Any]) -> list[SandboxInfo]:
 # file loaders
 
 
-def read_document(path: str | Path) -> Any:
-    """Read a JSON or YAML file; raise InputError naming the file when it cannot be parsed."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read file: {error.strerror}", source=source) from error
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise InputError(f"invalid JSON or YAML: {error}", source=source) from error
+def read_document(path: str | Path, *, option: str = "") -> Any:
+    """Read a JSON or YAML file; raise a one-line InputError naming ``option`` and the file when it cannot be parsed."""
+    return load_document(path, option=option)
 
 
-def load_images(path: str | Path) -> Loaded:
+def load_images(path: str | Path, *, option: str = "--images") -> Loaded:
     """Load images from ``crictl images -o json`` output or a Node, NodeList or ``status.images``.
 
     A Node's ``status.images`` entries have no image id: the first ``sha256:`` digest name is
     used as the id, else the first name. The kubelet also caps that list at 50 images by
     default (``nodeStatusMaxImages``), largest first, so small images may be missing.
     """
-    return parse_images(read_document(path), source=str(path))
+    return parse_images(read_document(path, option=option), source=str(path))
 
 
 def parse_images(document: Any, *, source: str = "") -> Loaded:
@@ -339,9 +325,9 @@ def _add_image(by_id: dict[str, ImageInfo], image: ImageInfo, notes: list[str]) 
     by_id[image.id] = image
 
 
-def load_containers(path: str | Path) -> Loaded:
+def load_containers(path: str | Path, *, option: str = "--containers") -> Loaded:
     """Load containers from ``crictl ps -a -o json`` output."""
-    return parse_containers(read_document(path), source=str(path))
+    return parse_containers(read_document(path, option=option), source=str(path))
 
 
 def parse_containers(document: Any, *, source: str = "") -> Loaded:
@@ -390,9 +376,9 @@ def _parse_container(item: Any, path: str, source: str) -> ContainerInfo:
     )
 
 
-def load_sandboxes(path: str | Path) -> Loaded:
+def load_sandboxes(path: str | Path, *, option: str = "--sandboxes") -> Loaded:
     """Load pod sandboxes from ``crictl pods -o json`` output."""
-    document = read_document(path)
+    document = read_document(path, option=option)
     items = document.get("items") if isinstance(document, Mapping) else None
     if not isinstance(items, list):
         raise InputError("not a 'crictl pods -o json' document: no 'items' list", source=str(path))

@@ -30,6 +30,7 @@ from typing import Any, Final
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from simulator.documents import describe_yaml_error, read_text
 from simulator.errors import InputError
 
 __all__ = [
@@ -146,11 +147,8 @@ def parse_document_text(text: str, source: str) -> tuple[Any, dict[str, int]]:
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
-            mark = getattr(yaml_error, "problem_mark", None)
-            where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(yaml_error, "problem", None) or str(yaml_error).splitlines()[0]
             raise InputError(
-                f"invalid YAML or JSON{where}: {problem}; expected a KubeletConfiguration document",
+                f"invalid YAML or JSON {describe_yaml_error(yaml_error)}; expected a KubeletConfiguration document",
                 source=source,
             ) from yaml_error
         return value, lines
@@ -160,14 +158,7 @@ def parse_document_text(text: str, source: str) -> tuple[Any, dict[str, int]]:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError as error:
-        raise InputError("file not found", source=str(path)) from error
-    except IsADirectoryError as error:
-        raise InputError("is a directory, expected a KubeletConfiguration file", source=str(path)) from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read file: {error}", source=str(path)) from error
+    return read_text(path, expected="KubeletConfiguration file")
 
 
 def check_type_meta(data: dict[str, Any], source: str, *, required: bool) -> None:

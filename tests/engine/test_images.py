@@ -151,7 +151,7 @@ class TestContainers:
 
     def test_missing_file(self, tmp_path: Path) -> None:
         """A missing file names the path."""
-        with pytest.raises(InputError, match="cannot read file"):
+        with pytest.raises(InputError, match="absent.json: file not found"):
             load_containers(tmp_path / "absent.json")
 
 

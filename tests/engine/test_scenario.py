@@ -104,7 +104,7 @@ def test_times_are_stamped_unless_kept() -> None:
         ({"stepz": []}, "unknown keys stepz"),
         ({"layout": "raid", "steps": [{"summary": summary_document(1)}]}, "unknown layout 'raid'"),
         ({"steps": [{"summary": {"node": {"fs": {"availableBytes": -5}}}}]}, "node.fs.availableBytes"),
-        ({"steps": [{"summary": "missing.json"}]}, "steps[0].summary: cannot read"),
+        ({"steps": [{"summary": "missing.json"}]}, "missing.json: file not found"),
     ],
 )
 def test_bad_scenarios_name_the_field(document: dict, message: str, tmp_path: Path) -> None:
