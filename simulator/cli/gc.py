@@ -235,10 +235,15 @@ def render_images(document: dict[str, Any]) -> str:
     if not document["ran"]:
         lines.append(document["disabledReason"])
     else:
+        if document["trigger"] == "eviction_reclaim":
+            # The eviction manager's DeleteUnusedImages has no watermarks: it removes every
+            # eligible image, so the target is unlimited and a shortfall does not apply.
+            watermarks = "high/low: not used (eviction reclaim removes every eligible image)"
+        else:
+            watermarks = f"high/low: {document['highThresholdPercent']}/{document['lowThresholdPercent']}"
         lines.append(
-            f"usage: {_text(document['usagePercent'], '%')}   high/low: {document['highThresholdPercent']}/"
-            f"{document['lowThresholdPercent']}   target: {document['targetBytes']}   freed: {document['bytesFreed']}"
-            f"   shortfall: {document['shortfallBytes']}"
+            f"usage: {_text(document['usagePercent'], '%')}   {watermarks}   target: {document['targetBytes']}"
+            f"   freed: {document['bytesFreed']}   shortfall: {document['shortfallBytes']}"
         )
         lines.append(
             f"image bytes: {document['imagesBytes']}   non-image bytes: {_text(document['nonImageBytes'])}"

@@ -411,3 +411,33 @@ def test_real_minikube_node_has_no_gc(capsys: pytest.CaptureFixture[str]) -> Non
     assert document["targetBytes"] == 0
     assert len(document["candidates"]) == 16
     assert {c["outcome"] for c in document["candidates"]} == {"not_needed"}
+
+
+def test_eviction_trigger_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """--trigger eviction as a table: DeleteUnusedImages uses no GC watermarks, so none are printed.
+
+    Source: kubelet pkg/kubelet/images/image_gc_manager.go, DeleteUnusedImages frees with an
+    unlimited byte target and never reads the high or low threshold.
+    """
+    code = main(
+        [
+            "gc",
+            "images",
+            "--images",
+            str(DATA / "crictl-images.json"),
+            "--summary",
+            str(DATA / "imagefs-summary.json"),
+            "--trigger",
+            "eviction",
+            "--now",
+            NOW,
+            "-o",
+            "table",
+        ]
+    )
+    out = capsys.readouterr().out
+
+    assert code == 0
+    assert "None" not in out
+    assert "high/low: not used" in out
+    assert "target: unlimited" in out
