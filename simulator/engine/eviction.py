@@ -109,7 +109,7 @@ class ManagerState:
 
 @functools.lru_cache(maxsize=256)
 def _at_least(version: str, minimum: str) -> bool:
-    """Return :func:`at_least`, cached because every pass asks the same few questions."""
+    """Return :func:`at_least`, cached because every pass checks the same few version pairs."""
     return at_least(version, minimum)
 
 
@@ -227,8 +227,8 @@ def build_candidates(summary: Summary, pods: Sequence[PodSpec] | None) -> tuple[
             f"{_pods(len(without_stats))} without stats in the Summary, ranked first as in the kubelet: "
             + ", ".join(without_stats)
         )
-    # Ids are taken in C over the joined list; the common case, every Summary pod joined,
-    # then skips the per-pod membership test.
+    # The ids are collected in C over the joined list. When every Summary pod was joined, the
+    # count alone shows it and the per-pod membership test is skipped.
     joined_ids = set(map(id, joined))
     unjoined = [] if len(joined_ids) == len(summary.pods) else [s for s in summary.pods if id(s) not in joined_ids]
     if unjoined:
@@ -360,7 +360,7 @@ _NOT_CACHED = object()
 
 
 def _storage_limits(spec: PodSpec) -> _StorageLimits | None:
-    """Return the spec's ephemeral-storage limits, or None when it sets none; cached on the spec."""
+    """Return the spec's ephemeral-storage limits (cached on the spec), or None when it sets none."""
     cached = spec.derived.get(_STORAGE_LIMITS_KEY, _NOT_CACHED)
     if cached is not _NOT_CACHED:
         return cached  # type: ignore[no-any-return]

@@ -274,9 +274,9 @@ def rank_pods(
 
 
 # Each *_keys function returns parallel lists: the sort key of each pod and its RankEntry.
-# Keys of the exceeds / priority / usage-above-request chain are
-# (has stats, exceeds request first, priority, request - usage, namespace/name, UID);
-# pods without stats get (0, 0, priority, 0, ...), so they sort first, by priority.
+# A key of the exceeds / priority / usage-above-request chain is
+# (1, 0 if usage exceeds the request else 1, priority, request - usage, namespace/name, UID).
+# Pods without stats get (0, 0, priority, 0, ...), so they sort first, by priority.
 
 
 def _memory_keys(candidates: Sequence[Candidate], pod_level_resources: bool) -> tuple[list[tuple], list[RankEntry]]:
@@ -316,7 +316,7 @@ def _process_keys(candidates: Sequence[Candidate]) -> tuple[list[tuple], list[Ra
 
 
 def _disk_keys(candidates: Sequence[Candidate], measure: Sequence[str], inodes: bool) -> tuple[list[tuple], list[RankEntry]]:
-    """Build the keys for a disk signal; the usage sum is :func:`disk_usage` inlined."""
+    """Build the keys for a disk signal. The usage sum is :func:`disk_usage`, inlined for speed."""
     root = ROOT in measure
     logs = LOGS in measure
     volumes = VOLUMES in measure
@@ -337,16 +337,19 @@ def _disk_keys(candidates: Sequence[Candidate], measure: Sequence[str], inodes: 
         usage = 0
         if root or logs:
             for container in stats.containers:
-                if root and container.rootfs is not None:
-                    usage += (container.rootfs.inodes_used if inodes else container.rootfs.used_bytes) or 0
-                if logs and container.logs is not None:
-                    usage += (container.logs.inodes_used if inodes else container.logs.used_bytes) or 0
-        if volumes:
+                fs = container.rootfs if root else None
+                if fs is not None:
+                    usage += (fs.inodes_used if inodes else fs.used_bytes) or 0
+                fs = container.logs if logs else None
+                if fs is not None:
+                    usage += (fs.inodes_used if inodes else fs.used_bytes) or 0
+        if volumes and local_volumes:
             for name in local_volumes:
                 # the kubelet takes the first volume stats entry with the name
                 for volume_stats in stats.volume_stats:
                     if volume_stats.name == name:
-                        usage += (volume_stats.fs.inodes_used if inodes else volume_stats.fs.used_bytes) or 0
+                        fs = volume_stats.fs
+                        usage += (fs.inodes_used if inodes else fs.used_bytes) or 0
                         break
 
         exceeds = usage > exceed_request
