@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable
 
 import prometheus_client
@@ -22,6 +23,12 @@ from simulator.api.reclaim import sample_reclaimable
 from simulator.signals import NodeCondition
 
 log = structlog.get_logger(__name__).bind(component="api.metrics")
+
+
+def is_replayed(sample: Sample) -> bool:
+    """Report whether ``sample`` came from a recording: the daemon sets origin "live" for live samples."""
+    origin = sample.provenance.get("origin")
+    return origin is not None and origin != "live"
 
 
 class Metrics:
@@ -58,7 +65,9 @@ class Metrics:
             "evictsim_would_image_gc", "Samples in which periodic image GC would run.", ["reason"], registry=r,
         )
         self.sample_age = Gauge(
-            "evictsim_sample_age_seconds", "Seconds since the latest sample was taken.", registry=r,
+            "evictsim_sample_age_seconds",
+            "Seconds since the latest sample was taken; during a replay, seconds since it was published.",
+            registry=r,
         )
         self.runtime_errors = Counter(
             "evictsim_runtime_errors", "Failed container runtime or probe calls.", ["kind"], registry=r,
@@ -67,13 +76,23 @@ class Metrics:
             "evictsim_api_requests", "What-if API requests by RPC and status code.", ["rpc", "code"], registry=r,
         )
         self._last_sampled_at: dt.datetime | None = None
+        self._last_published_monotonic: float | None = None
+        self._last_replayed = False
         self._lock = threading.Lock()
         self.sample_age.set_function(self._sample_age)
 
     def _sample_age(self) -> float:
+        """Return the latest sample's age: wall clock minus its time, or time since publish in a replay.
+
+        A replayed sample carries the recording's time, which can be months old, so its age
+        on the wall clock says nothing about the replay. The replay's own clock starts when
+        the sample is published.
+        """
         sampled_at = self._last_sampled_at
         if sampled_at is None:
             return float("nan")
+        if self._last_replayed and self._last_published_monotonic is not None:
+            return max(0.0, time.monotonic() - self._last_published_monotonic)
         return max(0.0, (dt.datetime.now(dt.UTC) - sampled_at).total_seconds())
 
     def record_request(self, rpc: str, code: str) -> None:
@@ -86,6 +105,8 @@ class Metrics:
         """Set the gauges from one sample's decision and count would-evict and would-GC."""
         with self._lock:
             self._last_sampled_at = sample.sampled_at
+            self._last_published_monotonic = time.monotonic()
+            self._last_replayed = is_replayed(sample)
             for signal, observation in view.observations.items():
                 self.signal_available.labels(eviction_signal=signal.value).set(observation.available)
                 self.signal_capacity.labels(eviction_signal=signal.value).set(observation.capacity)

@@ -111,3 +111,32 @@ def test_live_state_sequence_and_read() -> None:
     assert live.read() is second
     assert live.wait_for_newer(1, 0.01) is second
     assert live.wait_for_newer(2, 0.01) is None
+
+
+def test_sample_age_replay_clock(tmp_path: Path) -> None:
+    """A replayed sample from months ago is as old as the time since it was published, not its recording time."""
+    live = LiveState()
+    handle = start_server(live, ServerOptions(socket=f"unix://{tmp_path}/api.sock", metrics_listen="127.0.0.1:0"))
+    try:
+        port = handle.metrics_server.server_port
+        recorded = dataclasses.replace(make_sample(), provenance={"origin": "examples/recorded-node/00-summary.json"})
+        live.publish(recorded)
+        replay_age = scrape(port)[("evictsim_sample_age_seconds", ())]
+        assert 0 <= replay_age < 60
+
+        live.publish(dataclasses.replace(make_sample(), provenance={"origin": "live"}))
+        live_age = scrape(port)[("evictsim_sample_age_seconds", ())]
+        expected = (dt.datetime.now(dt.UTC) - SAMPLED_AT).total_seconds()
+        assert live_age == pytest.approx(expected, abs=60)
+    finally:
+        handle.stop(0)
+
+
+def test_load_history_file_one_line(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as raised:
+        load_history_file(tmp_path)
+    assert str(raised.value) == f"--from-file {tmp_path}: is a directory, expected a history file"
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    with pytest.raises(InputError, match="--from-file .*empty.json: invalid JSON: the file is empty"):
+        load_history_file(empty)
