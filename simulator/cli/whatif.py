@@ -12,7 +12,6 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -20,6 +19,7 @@ import grpc
 from simulator._proto.evictsim.v1 import evictsim_pb2 as pb
 from simulator._proto.evictsim.v1 import evictsim_pb2_grpc as pb_grpc
 from simulator.cli.output import add_output_option, emit, format_table, resolve_format
+from simulator.documents import read_text
 from simulator.errors import EvictsimError, InputError
 from simulator.quantity import Quantity
 
@@ -182,10 +182,7 @@ def build_what_if(args: argparse.Namespace) -> pb.WhatIf:
     for key in args.remove_pod:
         message.pod_changes.add(kind=pb.PodChange.REMOVE, pod=key)
     for path in args.add_pod:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as error:
-            raise InputError(f"--add-pod: failed to read {path!r}: {error.strerror}", field="--add-pod", value=path) from None
+        text = read_text(path, option="--add-pod", expected="Pod JSON file")
         message.pod_changes.add(kind=pb.PodChange.ADD, pod_json=text)
     if args.syncs:
         message.future.syncs = args.syncs

@@ -127,3 +127,10 @@ def test_pull_count_below_one(pull: str, nested_server: ServerHandle, capsys: py
 
 def test_pull_count_accepted(nested_server: ServerHandle, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["whatif", *server(nested_server), "-o", "json", "--pull", "5Mix3"]) == 0
+
+
+def test_add_pod_missing_file(nested_server: ServerHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["whatif", *server(nested_server), "--add-pod", str(tmp_path / "pod.json")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"--add-pod {tmp_path}/pod.json: file not found" in err
