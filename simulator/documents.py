@@ -1,10 +1,10 @@
 """Read JSON and YAML input files and write output files with one-line errors.
 
-Every file the CLI reads goes through :func:`load_document` (or :func:`read_text` when the
-caller parses the text itself), so a missing file, a directory, unreadable bytes, a parse error
-or an empty file reads the same for every option: ``OPTION FILE: REASON`` on one line, raised
-as :class:`~simulator.errors.InputError` (exit 2 in the CLI). Parse errors give the line and
-column, 1-based, instead of PyYAML's multi-line excerpt.
+Every file the CLI reads goes through :func:`load_document`, or :func:`read_text` when the
+caller parses the text itself. A missing file, a directory, unreadable bytes, a parse error or
+an empty file then reads the same for every option: ``OPTION FILE: REASON`` on one line, raised
+as :class:`~simulator.errors.InputError` (exit 2 in the CLI). Parse errors give the 1-based
+line and column instead of PyYAML's multi-line excerpt.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _fail(reason: str, path: str, option: str) -> InputError:
 
 
 def read_text(path: str | os.PathLike[str], *, option: str = "", expected: str = "JSON or YAML document") -> str:
-    """Read a UTF-8 text file; raise a one-line InputError when it is missing, a directory or unreadable.
+    """Read a UTF-8 text file, or raise a one-line InputError when it is missing, a directory or unreadable.
 
     ``expected`` names what the file should contain, for the message about a directory.
     """
@@ -60,7 +60,7 @@ def describe_json_error(error: json.JSONDecodeError) -> str:
 
 
 def parse_text(text: str, *, path: str, option: str = "", format: DocumentFormat = "auto") -> Any:
-    """Parse JSON or YAML text read from ``path``; raise a one-line InputError when it is invalid.
+    """Parse JSON or YAML text read from ``path``, or raise a one-line InputError when it is invalid.
 
     ``auto`` accepts JSON, then YAML (a superset of JSON for the documents evictsim reads).
     """
@@ -105,13 +105,13 @@ def load_document(
 
 
 def write_output(path: str | os.PathLike[str], text: str, *, option: str) -> None:
-    """Write ``text`` to an output file; raise a one-line InputError when the path cannot be written."""
+    """Write ``text`` to an output file, or raise a one-line InputError when the path cannot be written."""
     name = os.fspath(path)
     try:
         Path(name).write_text(text, encoding="utf-8")
     except IsADirectoryError:
-        raise _fail("cannot write: is a directory", name, option) from None
+        raise _fail("failed to write: is a directory", name, option) from None
     except FileNotFoundError:
-        raise _fail(f"cannot write: directory {str(Path(name).parent)!r} does not exist", name, option) from None
+        raise _fail(f"failed to write: directory {str(Path(name).parent)!r} not found", name, option) from None
     except OSError as error:
-        raise _fail(f"cannot write: {error.strerror or error}", name, option) from None
+        raise _fail(f"failed to write: {error.strerror or error}", name, option) from None

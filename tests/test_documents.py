@@ -83,7 +83,7 @@ def test_write_output_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError) as raised:
         write_output(tmp_path / "none" / "x.html", "page", option="--html")
     assert "--html" in one_line(raised)
-    assert "does not exist" in str(raised.value)
+    assert "not found" in str(raised.value)
     with pytest.raises(InputError) as raised:
         write_output(tmp_path, "page", option="--html")
     assert "is a directory" in one_line(raised)

@@ -160,7 +160,8 @@ def load_history_file(path: str | Path, *, option: str = "--from-file") -> list[
         with path.open("rb") as handle:
             magic = handle.read(16)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
-        read_text(path, option=option, expected="history file")  # raises the one-line error for this case
+        # read_text turns these three cases into the one-line InputError, so this raise is a fallback.
+        read_text(path, option=option, expected="history file")
         raise
     except OSError as error:
         raise InputError(f"{option} {path}: cannot read file: {error.strerror or error}", field=option, value=str(path)) from None

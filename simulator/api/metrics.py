@@ -85,7 +85,7 @@ class Metrics:
         """Return the latest sample's age: wall clock minus its time, or time since publish in a replay.
 
         A replayed sample carries the recording's time, which can be months old, so its age
-        on the wall clock says nothing about the replay. The replay's own clock starts when
+        on the wall clock does not show whether the replay is still publishing. The replay's own clock starts when
         the sample is published.
         """
         sampled_at = self._last_sampled_at

@@ -36,13 +36,13 @@ def server_address(text: str) -> str:
     accepted = "expected unix:///path or host:port"
     if text.startswith("unix:"):
         if not text.removeprefix("unix:").lstrip("/"):
-            raise argparse.ArgumentTypeError(f"invalid address {text!r}: no socket path; {accepted}")
+            raise argparse.ArgumentTypeError(f"invalid address {text!r}: no socket path, {accepted}")
         return text
     if "://" in text or text.startswith("unix-abstract:"):
-        raise argparse.ArgumentTypeError(f"invalid address {text!r}: unsupported scheme; {accepted}")
+        raise argparse.ArgumentTypeError(f"invalid address {text!r}: unsupported scheme, {accepted}")
     host, separator, port = text.rpartition(":")
     if not separator or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"invalid address {text!r}; {accepted}")
+        raise argparse.ArgumentTypeError(f"invalid address {text!r}, {accepted}")
     return text
 
 
@@ -70,7 +70,7 @@ positive_int = _number_type(int, 1, exclusive=False)
 
 
 def add_server_option(parser: argparse.ArgumentParser, *, default: str | None = DEFAULT_SERVER) -> None:
-    """Add ``--server`` and ``--timeout``; a ``None`` default lets a command tell an omitted ``--server`` apart."""
+    """Add ``--server`` and ``--timeout``. A ``None`` default lets a command tell an omitted ``--server`` apart."""
     shown = f" (default {DEFAULT_SERVER})"
     parser.add_argument("--server", type=server_address, default=default, help=f"daemon API address: unix:///path or host:port{shown}")
     parser.add_argument("--timeout", type=positive_seconds, default=10.0, metavar="SECONDS", help="deadline of each request in seconds, greater than 0 (default 10)")
@@ -114,7 +114,7 @@ def _pull_count(text: str, item: str) -> int:
     except ValueError:
         count = 0
     if count < 1:
-        raise InputError(f"--pull: invalid count {text!r} in {item!r}; expected SIZE or SIZExCOUNT with COUNT at least 1", field="--pull", value=item)
+        raise InputError(f"--pull: invalid count {text!r} in {item!r}, expected SIZE or SIZExCOUNT with COUNT at least 1", field="--pull", value=item)
     return count
 
 

@@ -83,7 +83,7 @@ def test_unwritable_output_one_line(nested_server: ServerHandle, tmp_path: Path,
     assert code == 2
     assert len(err.strip().splitlines()) == 1
     assert option in err
-    assert "cannot write" in err
+    assert "failed to write" in err
 
 
 @pytest.mark.parametrize(

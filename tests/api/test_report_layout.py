@@ -73,7 +73,7 @@ def test_report_layout_single_on_request(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_imagefs_labels_do_not_overlap(tmp_path: Path) -> None:
-    """imagefs.available<15% and image GC starting at 85% used sit at one level; their labels must not."""
+    """imagefs.available<15% and image GC starting at 85% used sit at one level, but their labels must not."""
     points = recorded_history(tmp_path / "history.db")
     page = render_report(points, load_policy({}, "1.35"), layout=FsLayout.DEDICATED_IMAGEFS)
     section = re.search(r'<section id="imagefs.available">(.*?)</section>', page, re.S)
