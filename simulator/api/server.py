@@ -7,8 +7,12 @@ optionally with TLS and client-certificate authentication.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import errno
 import os
+import socket
+import stat
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,10 @@ log = structlog.get_logger(__name__).bind(component="api.server")
 DEFAULT_SOCKET = "unix:///run/evictsim/evictsim.sock"
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["WhatIfService"].full_name
 SOCKET_MODE = 0o660
+# sun_path in struct sockaddr_un is 108 bytes on Linux, including the terminating NUL.
+MAX_SOCKET_PATH_BYTES = 107
+# How long the check for a live server on an existing socket waits for a connection.
+_SOCKET_PROBE_TIMEOUT_S = 1.0
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,10 +52,11 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024, help="largest request or response in bytes (default 4194304)")
     group.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS", help="maximum seconds one request may run (default 10)")
     group.add_argument("--api-workers", type=int, default=8, help="threads serving API requests (default 8)")
-    group.add_argument("--metrics-listen", default="", metavar="HOST:PORT", help="serve Prometheus metrics on this address (off by default)")
+    group.add_argument("--metrics-listen", default="", metavar="HOST:PORT",
+                       help="serve Prometheus metrics on this address, port 1-65535 (off by default; also served with --no-api)")
     group.add_argument("--history", default="", metavar="FILE", help="keep the history in this SQLite file so trends survive restarts")
     group.add_argument("--history-retention", type=float, default=DEFAULT_RETENTION_S, metavar="SECONDS", help="history kept, in seconds (default 86400)")
-    group.add_argument("--no-api", action="store_true", help="do not serve the gRPC API")
+    group.add_argument("--no-api", action="store_true", help="do not serve the gRPC API (--metrics-listen still serves metrics)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,9 +108,9 @@ def _read(path: str, option: str) -> bytes:
 
 
 class ServerHandle:
-    """A running API: the gRPC server, its health servicer and the optional metrics server."""
+    """A running API: the gRPC server (``None`` with --no-api), its health servicer and the optional metrics server."""
 
-    def __init__(self, server: grpc.Server, servicer: WhatIfServicer, health_servicer: health.HealthServicer,
+    def __init__(self, server: grpc.Server | None, servicer: WhatIfServicer, health_servicer: health.HealthServicer,
                  socket_path: str | None, metrics: Metrics, metrics_server: Any, tcp_port: int | None) -> None:
         self.server = server
         self.servicer = servicer
@@ -115,12 +124,13 @@ class ServerHandle:
         """Stop serving: end watch streams, finish requests for ``grace_s``, remove the socket."""
         self.health.enter_graceful_shutdown()
         self.servicer.stop()
-        self.server.stop(grace_s).wait()
+        if self.server is not None:
+            self.server.stop(grace_s).wait()
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
             self.metrics_server.server_close()
-        if self.socket_path and os.path.exists(self.socket_path):
-            os.unlink(self.socket_path)
+        if self.socket_path:
+            _remove_socket(self.socket_path)
         if self.servicer.live.store is not None:
             self.servicer.live.store.close()
             self.servicer.live.store = None
@@ -128,16 +138,28 @@ class ServerHandle:
 
 
 def start_server(live_state: LiveState, options: ServerOptions | argparse.Namespace, *, metrics: Metrics | None = None) -> ServerHandle:
-    """Start the gRPC API (and metrics when asked) serving ``live_state``; return its handle."""
+    """Start the gRPC API (and metrics when asked) serving ``live_state``; return its handle.
+
+    With ``no_api`` only the metrics server starts. Every address is checked and bound before
+    anything serves, so an address that cannot be bound raises InputError naming the option,
+    and the socket file created so far is removed.
+    """
     if not isinstance(options, ServerOptions):
         options = ServerOptions.from_args(options)
     if options.max_message_bytes < 1024:
         raise InputError(f"--max-message-bytes: {options.max_message_bytes} is below the minimum of 1024", field="max_message_bytes", value=options.max_message_bytes)
     if options.request_timeout <= 0:
         raise InputError(f"--request-timeout: {options.request_timeout} must be positive", field="request_timeout", value=options.request_timeout)
+    if options.no_api and options.listen:
+        raise InputError(f"--listen {options.listen!r} serves the gRPC API, which --no-api turns off; drop one of them", field="listen", value=options.listen)
+    metrics_address = parse_metrics_listen(options.metrics_listen, allow_any_port=True) if options.metrics_listen else None
 
-    if options.history and live_state.store is None:
-        live_state.attach_store(SqliteHistory(options.history, retention_s=options.history_retention))
+    socket_path = None
+    if not options.no_api:
+        socket_path = _socket_path(options.socket)
+        prepare_socket_path(socket_path, create_parent=options.socket == DEFAULT_SOCKET)
+    if options.listen:
+        _check_tcp_address(options.listen)
 
     metrics = metrics or Metrics()
     servicer = WhatIfServicer(
@@ -145,9 +167,45 @@ def start_server(live_state: LiveState, options: ServerOptions | argparse.Namesp
         ServicerOptions(max_message_bytes=options.max_message_bytes, request_timeout_s=options.request_timeout),
         on_request=metrics.record_request,
     )
+    server = None if options.no_api else _build_grpc_server(servicer, options)
+    metrics_server = None
+    tcp_port = None
+    try:
+        if server is not None:
+            if socket_path is not None:
+                _bind(server, f"unix://{socket_path}", "--socket", options.socket)
+            tcp_port = _add_tcp_port(server, options) if options.listen else None
+        if metrics_address is not None:
+            metrics_server = _serve_metrics(metrics, options.metrics_listen)
+        if server is not None:
+            server.start()
+    except BaseException:
+        if server is not None:
+            server.stop(0)
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
+        if socket_path is not None:
+            _remove_socket(socket_path)
+        raise
+
+    if options.history and live_state.store is None:
+        live_state.attach_store(SqliteHistory(options.history, retention_s=options.history_retention))
     live_state.subscribe(metrics.subscriber(servicer.live_decision))
     live_state.on_runtime_error(metrics.record_runtime_error)
+    health_servicer = health.HealthServicer()
+    if server is not None:
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if socket_path is not None:
+        os.chmod(socket_path, SOCKET_MODE)
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    log.info("api_started", socket=socket_path, listen=options.listen or None, tcp_port=tcp_port,
+             metrics_listen=options.metrics_listen or None, grpc_api=server is not None)
+    return ServerHandle(server, servicer, health_servicer, socket_path, metrics, metrics_server, tcp_port)
 
+
+def _build_grpc_server(servicer: WhatIfServicer, options: ServerOptions) -> grpc.Server:
     # gRPC's own limit is twice ours so oversized requests reach the servicer, which rejects them
     # with INVALID_ARGUMENT and the size instead of a bare RESOURCE_EXHAUSTED.
     grpc_options = [
@@ -156,31 +214,148 @@ def start_server(live_state: LiveState, options: ServerOptions | argparse.Namesp
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max(1, options.api_workers)), options=grpc_options)
     pb_grpc.add_WhatIfServiceServicer_to_server(servicer, server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
+    return server
 
-    socket_path = None
-    if not options.no_api:
-        socket_path = _socket_path(options.socket)
-        Path(socket_path).parent.mkdir(parents=True, exist_ok=True)
-        if os.path.exists(socket_path):
-            os.unlink(socket_path)
-        server.add_insecure_port(f"unix://{socket_path}")
-    tcp_port = _add_tcp_port(server, options) if options.listen else None
 
-    server.start()
-    if socket_path is not None:
-        os.chmod(socket_path, SOCKET_MODE)
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    metrics_server = None
-    if options.metrics_listen:
-        metrics_server, _ = metrics.serve(options.metrics_listen)
-    log.info("api_started", socket=socket_path, listen=options.listen or None, tcp_port=tcp_port)
-    return ServerHandle(server, servicer, health_servicer, socket_path, metrics, metrics_server, tcp_port)
+def parse_metrics_listen(address: str, *, allow_any_port: bool = False) -> tuple[str, int]:
+    """Parse ``--metrics-listen`` HOST:PORT (IPv6 hosts in brackets) into (host, port).
+
+    The port must be 1-65535; ``allow_any_port`` also accepts 0 (an ephemeral port, for tests).
+    An empty host means 127.0.0.1.
+    """
+    host, separator, port_text = address.rpartition(":")
+    lowest = 0 if allow_any_port else 1
+    if not separator or not port_text.isdigit() or not lowest <= int(port_text) <= 65535:
+        raise InputError(f"--metrics-listen: invalid address {address!r}; expected HOST:PORT with a port from 1 to 65535",
+                         field="metrics_listen", value=address)
+    return host.strip("[]") or "127.0.0.1", int(port_text)
+
+
+def _serve_metrics(metrics: Metrics, address: str) -> Any:
+    try:
+        server, _ = metrics.serve(address)
+    except OSError as error:
+        raise InputError(f"--metrics-listen: failed to bind {address!r}: {error.strerror or error}", field="metrics_listen", value=address) from error
+    return server
+
+
+def prepare_socket_path(path: str, *, create_parent: bool) -> None:
+    """Check that ``path`` can become the API's socket, removing a stale socket left there.
+
+    Only the default directory is created (``create_parent``); any other parent must exist. A
+    path that exists and is not a socket, or a socket that accepts connections, raises InputError.
+    """
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
+        raise InputError(f"--socket: path {path!r} is {len(os.fsencode(path))} bytes, longer than the "
+                         f"{MAX_SOCKET_PATH_BYTES}-byte limit of a Unix socket path; choose a shorter path", field="socket", value=path)
+    parent = Path(path).parent
+    if create_parent:
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(f"--socket: failed to create directory {str(parent)!r}: {error.strerror or error}; "
+                             "run as root or choose another path with --socket", field="socket", value=path) from error
+    elif not parent.is_dir():
+        raise InputError(f"--socket: directory {str(parent)!r} of {path!r} does not exist; create it first", field="socket", value=path)
+
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        _check_unix_bind(path)
+        return
+    except OSError as error:
+        raise InputError(f"--socket: failed to inspect {path!r}: {error.strerror or error}", field="socket", value=path) from error
+    if not stat.S_ISSOCK(mode):
+        raise InputError(f"--socket: {path!r} exists and is not a socket; remove it or choose another path", field="socket", value=path)
+    if _socket_accepts_connections(path):
+        raise InputError(f"--socket: another process is serving {path}; stop it or choose another path", field="socket", value=path)
+    log.info("stale_socket_removed", socket=path)
+    os.unlink(path)
+    _check_unix_bind(path)
+
+
+def _check_unix_bind(path: str) -> None:
+    """Bind ``path`` once with a plain socket and remove it, so an unwritable directory raises one clear line.
+
+    gRPC's own bind failure prints its C-core error lines before the exception.
+    """
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.bind(path)
+    except OSError as error:
+        raise InputError(f"--socket: failed to bind {path!r}: {error.strerror or error}", field="socket", value=path) from error
+    finally:
+        probe.close()
+    os.unlink(path)
+
+
+def _socket_accepts_connections(path: str) -> bool:
+    """Return True when a server accepts connections on the Unix socket ``path``.
+
+    Only a refused connection (no listener) counts as stale. Any other failure, such as
+    permission denied or a timeout, counts as served, so a socket is never removed in doubt.
+    """
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(_SOCKET_PROBE_TIMEOUT_S)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        return False
+    except OSError as error:
+        if error.errno in (errno.ECONNREFUSED, errno.ENOENT):
+            return False
+        return True
+    finally:
+        probe.close()
+    return True
+
+
+def _bind(server: grpc.Server, address: str, option: str, value: str) -> int:
+    """Add ``address`` to ``server``, raising InputError naming ``option`` when it cannot be bound."""
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as error:
+        raise InputError(f"{option}: failed to bind {value!r}; check that the directory is writable or the port is free",
+                         field=option.lstrip("-"), value=value) from error
+    if port == 0:
+        raise InputError(f"{option}: failed to bind {value!r}", field=option.lstrip("-"), value=value)
+    return port
+
+
+def _check_tcp_address(address: str) -> None:
+    """Bind ``--listen``'s address once with a plain socket, so a busy port raises one clear line.
+
+    gRPC's own bind failure prints its C-core error lines before the exception.
+    """
+    host, separator, port_text = address.rpartition(":")
+    if not separator or not port_text.isdigit() or int(port_text) > 65535:
+        raise InputError(f"--listen: invalid address {address!r}; expected HOST:PORT", field="listen", value=address)
+    host = host.strip("[]")
+    port = int(port_text)
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise InputError(f"--listen: failed to resolve {address!r}: {error.strerror}", field="listen", value=address) from error
+    family, kind, proto, _, sockaddr = infos[0]
+    probe = socket.socket(family, kind, proto)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(sockaddr)
+    except OSError as error:
+        raise InputError(f"--listen: failed to bind {address!r}: {error.strerror or error}", field="listen", value=address) from error
+    finally:
+        probe.close()
+
+
+def _remove_socket(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
 
 
 def _add_tcp_port(server: grpc.Server, options: ServerOptions) -> int:
@@ -193,11 +368,14 @@ def _add_tcp_port(server: grpc.Server, options: ServerOptions) -> int:
             root_certificates=client_ca,
             require_client_auth=client_ca is not None,
         )
-        port = server.add_secure_port(options.listen, credentials)
+        try:
+            port = server.add_secure_port(options.listen, credentials)
+        except RuntimeError as error:
+            raise InputError(f"--listen: failed to bind {options.listen!r}; check that the address is local and the port is free", field="listen", value=options.listen) from error
     else:
         if options.tls_client_ca:
             raise InputError("--tls-client-ca needs --tls-cert and --tls-key", field="tls_client_ca", value=options.tls_client_ca)
-        port = server.add_insecure_port(options.listen)
+        port = _bind(server, options.listen, "--listen", options.listen)
     if port == 0:
         raise InputError(f"--listen: failed to bind {options.listen!r}; check that the address is local and the port is free", field="listen", value=options.listen)
     return port

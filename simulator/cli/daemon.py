@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from simulator.api.server import add_server_arguments, make_live_state, start_server
+from simulator.api.server import add_server_arguments, make_live_state, parse_metrics_listen, start_server
 from simulator.daemon.daemon import (
     CONTAINER_GC_PERIOD_S,
     EVICTION_MONITORING_PERIOD_S,
@@ -74,6 +74,8 @@ def register(subparsers: Any) -> None:
                       help="mount table to read once at start (default: /proc/self/mountinfo; use /proc/1/mountinfo in a container)")
     node.add_argument("--replay", metavar="FILE|DIR",
                       help="use recorded Summary JSON files (a file, or a directory read in name order) instead of the live node")
+    node.add_argument("--hold", action="store_true",
+                      help="with --replay, keep serving the API and metrics after the last recorded sample until SIGTERM or SIGINT")
     node.add_argument("--pods", metavar="FILE", help="pod specs as `kubectl get pods -o json` output")
     node.add_argument("--node-name", metavar="NAME", help="node whose pods (and, without --kubelet-version, kubelet version) to read from the Kubernetes API "
                       "(in-cluster config or kubeconfig)")
@@ -93,6 +95,10 @@ def _add_optional_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
+    if args.metrics_listen:
+        parse_metrics_listen(args.metrics_listen)
+    if args.hold and not args.replay:
+        raise InputError("--hold applies to --replay only; a live daemon already runs until stopped", field="hold", value=True)
     _take_version_from_node(args)
     policy = policy_from_args(args)
     kubelet_config = kubelet_config_document(args, policy)
@@ -114,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         container_gc_period_s=args.container_gc_period,
         max_ticks=args.ticks,
         node_name=args.node_name or "",
+        hold=args.hold,
     )
 
     live_state = make_live_state(args)
@@ -121,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
                     lint=lint_policy, layout=layout, kubelet_config=kubelet_config)
     # Signals are handled from before the API starts until it has stopped.
     with daemon.handling_signals():
-        server = None if args.no_api else start_server(live_state, args)
+        # --no-api with --metrics-listen still serves the metrics, without the gRPC API
+        serves = not args.no_api or bool(args.metrics_listen)
+        server = start_server(live_state, args) if serves else None
         try:
             return daemon.run(handle_signals=False)
         finally:

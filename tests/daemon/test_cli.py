@@ -208,6 +208,7 @@ def test_sigterm_during_slow_runtime_call(tmp_path: Path) -> None:
 def test_sigterm_with_api_serving(tmp_path: Path) -> None:
     """With the gRPC API on its Unix socket, SIGTERM still stops the daemon within a second."""
     socket_path = tmp_path / "api" / "evictsim.sock"
+    socket_path.parent.mkdir()
     process = subprocess.Popen(
         [
             sys.executable, "-m", "simulator", "daemon", "--interval", "1",
