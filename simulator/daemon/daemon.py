@@ -104,6 +104,7 @@ class DaemonSettings:
     """The daemon's settings, logged in ``daemon_started``.
 
     ``max_ticks`` stops the daemon after that many ticks (``None`` runs until a signal).
+    ``hold`` keeps the daemon (and its API) running after a replay's last sample until a signal.
     The GC periods are the kubelet's constants by default and can be shortened for demos.
     """
 
@@ -112,6 +113,7 @@ class DaemonSettings:
     container_gc_period_s: float = CONTAINER_GC_PERIOD_S
     max_ticks: int | None = None
     node_name: str = ""
+    hold: bool = False
 
     def to_log(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -119,9 +121,13 @@ class DaemonSettings:
 
 @dataclasses.dataclass(slots=True)
 class TickOutcome:
-    """The result of one tick: the sample (if any), the decision and the events logged."""
+    """The result of one tick: the sample (if any), the decision and the events logged.
+
+    ``counted`` is False for a pass that found the replay already finished, which is not a tick.
+    """
 
     sample: Sample | None = None
+    counted: bool = True
     decision: dict[str, Any] | None = None
     events: list[LogEvent] = dataclasses.field(default_factory=list)
 
@@ -176,6 +182,7 @@ class Daemon:
         self._sample_error: str | None = None
         self._tick_error: str | None = None
         self._tick_lock = threading.Lock()
+        self._replay_finished = False
         self._stop = threading.Event()
         self.stop_reason = ""
 
@@ -198,6 +205,8 @@ class Daemon:
                     self._log_lint_findings(layout=self.evaluator.layout)
                 except Exception as error:  # noqa: BLE001 - lint is advice; the loop goes on
                     self.log.error("policy_lint_failed", error=f"{type(error).__name__}: {error}")
+            if not outcome.counted:
+                return outcome
             self.ticks += 1
             if self.settings.max_ticks is not None and self.ticks >= self.settings.max_ticks:
                 self.request_stop("tick_limit")
@@ -205,8 +214,12 @@ class Daemon:
 
     def _tick(self, outcome: TickOutcome) -> None:
         now = self.clock()
+        if self._replay_finished:
+            outcome.counted = False
+            return
         sample = self._take_sample(now)
         if sample is None:
+            outcome.counted = not self._replay_finished
             return
         outcome.sample = sample
         if not self._node_bound and sample.summary.node.node_name:
@@ -248,8 +261,12 @@ class Daemon:
                 self.log.error("recorded_sample_invalid", path=error.source, error=str(error))
                 continue
             except ReplayFinished:
-                self.log.info("replay_finished", ticks=self.ticks)
-                self.request_stop("replay_finished")
+                # the pass that finds no more samples is not a tick, so this count and
+                # daemon_stopped's agree
+                self._replay_finished = True
+                self.log.info("replay_finished", ticks=self.ticks, hold=self.settings.hold)
+                if not self.settings.hold:
+                    self.request_stop("replay_finished")
                 return None
             except (RuntimeUnavailableError, NotCriServerError) as error:
                 self._count_runtime_error("cri_unavailable" if isinstance(error, RuntimeUnavailableError) else "cri_not_a_server")

@@ -353,7 +353,28 @@ def _eviction_events(before: TickView, current: TickView) -> list[LogEvent]:
     for key, fields in current.evictions.items():
         if key not in before.evictions:
             events.append(LogEvent("info", "pod_would_be_evicted", dict(fields)))
+    for (pod, signal) in before.evictions:
+        if (pod, signal) not in current.evictions:
+            reason = _eviction_stop_reason(signal, current)
+            events.append(LogEvent("info", "eviction_no_longer_predicted", {"pod": pod, "signal": signal, "reason": reason}))
     blocked = current.eviction_blocked
     if blocked and blocked != before.eviction_blocked:
         events.append(LogEvent("info", "eviction_blocked", dict(blocked)))
     return events
+
+
+def _eviction_stop_reason(signal: str, current: TickView) -> str:
+    """Return why the eviction predicted for ``signal`` on the previous tick is not predicted now."""
+    if current.error:
+        return "eviction_pass_failed"
+    if not any(key[0] == signal for key in current.thresholds_met):
+        return "threshold_not_met"
+    reclaim = current.reclaim or {}
+    if reclaim.get("sufficient"):
+        return "reclaim_sufficient"
+    if any(key[1] == signal for key in current.evictions):
+        return "another_pod_selected"
+    if current.eviction_blocked:
+        return "no_pod_evictable"
+    # a threshold still met but not yet actionable: a soft threshold within its grace period
+    return "threshold_not_actionable"

@@ -66,7 +66,33 @@ def test_eviction_of_another_pod_logged() -> None:
     first = build_view(decision(thresholds=ACTIONABLE, ranking=RANKING, evictions=[EVICTION]), SUMMARY)
     other = {**EVICTION, "pod": "shop/batch"}
     second = build_view(decision(thresholds=ACTIONABLE, ranking=RANKING, evictions=[other]), SUMMARY)
-    assert names(diff_events(first, second)) == ["pod_would_be_evicted"]
+    events = diff_events(first, second)
+    assert names(events) == ["pod_would_be_evicted", "eviction_no_longer_predicted"]
+    assert events[1].fields == {"pod": EVICTION["pod"], "signal": EVICTION["signal"], "reason": "another_pod_selected"}
+
+
+def test_eviction_stop_when_reclaim_sufficient() -> None:
+    """Threshold still met, but node-level reclaim frees enough: no pod is evicted, logged once."""
+    first = build_view(decision(thresholds=ACTIONABLE, ranking=RANKING, evictions=[EVICTION]), SUMMARY)
+    reclaimed = decision(
+        thresholds=ACTIONABLE,
+        ranking=RANKING,
+        reclaim={"signal": "imagefs.available", "steps": [], "sufficient": True},
+    )
+    second = build_view(reclaimed, SUMMARY)
+    stopped = [event for event in diff_events(first, second) if event.event == "eviction_no_longer_predicted"]
+    assert len(stopped) == 1
+    assert stopped[0].fields["pod"] == EVICTION["pod"]
+    assert stopped[0].fields["reason"] == "reclaim_sufficient"
+    assert names(diff_events(second, build_view(reclaimed, SUMMARY))) == []
+
+
+def test_eviction_stop_when_threshold_cleared() -> None:
+    first = build_view(decision(thresholds=ACTIONABLE, ranking=RANKING, evictions=[EVICTION]), SUMMARY)
+    second = build_view(decision(), SUMMARY)
+    stopped = [event for event in diff_events(first, second) if event.event == "eviction_no_longer_predicted"]
+    assert len(stopped) == 1
+    assert stopped[0].fields["reason"] == "threshold_not_met"
 
 
 def test_eviction_blocked_when_only_critical_pods() -> None:

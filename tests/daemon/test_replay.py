@@ -132,7 +132,11 @@ def test_example_recorded_node_story() -> None:
     assert eviction["annotations"]["starved_resource"] == "ephemeral-storage"
 
     assert "04-summary.json" not in by_origin
-    assert [e["event"] for e in by_origin["05-summary.json"]] == ["threshold_cleared", "threshold_cleared"]
+    recovered = by_origin["05-summary.json"]
+    assert [e["event"] for e in recovered] == ["threshold_cleared", "threshold_cleared", "eviction_no_longer_predicted"]
+    assert recovered[2]["pod"] == "reports/batch-report-28513-abcde"
+    assert recovered[2]["signal"] == "imagefs.available"
+    assert recovered[2]["reason"] == "threshold_not_met"
     cleared = by_origin["06-summary.json"]
     assert [(e["event"], e.get("status")) for e in cleared] == [
         ("node_condition_would_change", "False"),
