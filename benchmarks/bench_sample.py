@@ -297,7 +297,7 @@ def profile_samples(sampler: Sampler, samples: int) -> str:
 class DaemonMemory:
     """The daemon's memory from /proc/<pid>/status after its first and its last counted sample.
 
-    ``checkpoints`` holds (samples so far, VmRSS, VmHWM) at every tenth of the run, so growth
+    ``checkpoints`` lists (samples so far, VmRSS, VmHWM) at every tenth of the run, so growth
     and short peaks can be placed in time.
     """
 
@@ -597,6 +597,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default=1,
         help="repeat the floor/sample comparison this many times and report the median round (default 1)",
     )
+
     parser.add_argument(
         "--daemon-samples",
         type=int,
@@ -616,6 +617,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         metavar="OPTION",
         help="pass OPTION to the daemon, e.g. --daemon-option=--history-retention=600 (repeatable)",
     )
+
     parser.add_argument(
         "--pods", type=int, default=3, help="idle pods to run on the private containerd (default 3)"
     )
@@ -627,6 +629,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default="/var/lib/kubelet",
         help="kubelet root dir with --cri-endpoint (default /var/lib/kubelet)",
     )
+
     parser.add_argument(
         "--profile", action="store_true", help="print a cProfile of the sample even when the target is met"
     )
@@ -634,6 +637,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="a few runs of each part, to check that the benchmark works"
     )
+
     options = parser.parse_args(argv)
     if options.quick:
         options.samples, options.warmup, options.daemon_samples, options.pods = 20, 2, 5, 0
@@ -647,60 +651,72 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def run(options: argparse.Namespace) -> dict[str, Any]:
     """Run both parts against the target node and return the results as a JSON-ready dict."""
     with target_node(options) as node:
-        cri = CriClient(node.endpoint, timeout_s=CRI_TIMEOUT_S)
-        floor = FloorProbe(node.endpoint)
-        try:
-            version = cri.version()
-            sampler = Sampler(
-                cri,
-                FsInfoProbe(MountTable.from_file("/proc/self/mountinfo")),
-                root_dir=node.root_dir,
-                node_name="bench",
-            )
-            rounds = [
-                measure_sample_cost(sampler, floor, samples=options.samples, warmup=options.warmup)
-                for _ in range(options.rounds)
-            ]
-            # report the round whose median ratio is the median, and list every round's ratio
-            rounds.sort(key=lambda pair: pair[1].median_us / pair[0].median_us)
-            floor_cost, sample_cost = rounds[len(rounds) // 2]
-            ratios = {
-                name: getattr(sample_cost, name) / getattr(floor_cost, name)
-                for name in ("median_us", "p90_us", "p99_us")
-            }
-            result: dict[str, Any] = {
-                "node": node.description,
-                "machine": describe_machine(f"{version.runtime_name} {version.runtime_version}"),
-                "warmup": options.warmup,
-                "floor": dataclasses.asdict(floor_cost),
-                "sample": dataclasses.asdict(sample_cost),
-                "ratio_median": ratios["median_us"],
-                "ratio_p90": ratios["p90_us"],
-                "ratio_p99": ratios["p99_us"],
-                "round_ratios": [pair[1].median_us / pair[0].median_us for pair in rounds],
-            }
-            result["breakdown_us"] = measure_breakdown(sampler, cri, floor, runs=options.samples)
-            if options.profile or ratios["median_us"] > SAMPLE_RATIO_TARGET:
-                result["profile"] = profile_samples(sampler, min(options.samples, 500))
-        finally:
-            floor.close()
-            cri.close()
-
+        result = run_sample_part(node, options)
         if options.daemon_samples > 0:
-            timeout_s = options.daemon_samples * (options.daemon_interval + 1.0) + 60
-            try:
-                memory = measure_daemon_memory(
-                    node,
-                    samples=options.daemon_samples,
-                    interval_s=options.daemon_interval,
-                    extra=options.daemon_option,
-                    timeout_s=timeout_s,
-                )
-                memory = dataclasses.replace(memory, import_only_rss_bytes=measure_import_rss())
-                result["daemon"] = dataclasses.asdict(memory)
-            except RuntimeError as error:
-                result["daemon_error"] = str(error)
+            result.update(run_daemon_part(node, options))
     return result
+
+
+def run_sample_part(node: TargetNode, options: argparse.Namespace) -> dict[str, Any]:
+    """Compare the sample with the floor in ``options.rounds`` rounds, then time the parts and profile."""
+    cri = CriClient(node.endpoint, timeout_s=CRI_TIMEOUT_S)
+    floor = FloorProbe(node.endpoint)
+    try:
+        version = cri.version()
+        sampler = Sampler(
+            cri,
+            FsInfoProbe(MountTable.from_file("/proc/self/mountinfo")),
+            root_dir=node.root_dir,
+            node_name="bench",
+        )
+        rounds = [
+            measure_sample_cost(sampler, floor, samples=options.samples, warmup=options.warmup)
+            for _ in range(options.rounds)
+        ]
+
+        # report the round whose median ratio is the median, and list every round's ratio
+        rounds.sort(key=lambda pair: pair[1].median_us / pair[0].median_us)
+        floor_cost, sample_cost = rounds[len(rounds) // 2]
+        ratios = {
+            name: getattr(sample_cost, name) / getattr(floor_cost, name)
+            for name in ("median_us", "p90_us", "p99_us")
+        }
+        result: dict[str, Any] = {
+            "node": node.description,
+            "machine": describe_machine(f"{version.runtime_name} {version.runtime_version}"),
+            "warmup": options.warmup,
+            "floor": dataclasses.asdict(floor_cost),
+            "sample": dataclasses.asdict(sample_cost),
+            "ratio_median": ratios["median_us"],
+            "ratio_p90": ratios["p90_us"],
+            "ratio_p99": ratios["p99_us"],
+            "round_ratios": [pair[1].median_us / pair[0].median_us for pair in rounds],
+        }
+
+        result["breakdown_us"] = measure_breakdown(sampler, cri, floor, runs=options.samples)
+        if options.profile or ratios["median_us"] > SAMPLE_RATIO_TARGET:
+            result["profile"] = profile_samples(sampler, min(options.samples, 500))
+        return result
+    finally:
+        floor.close()
+        cri.close()
+
+
+def run_daemon_part(node: TargetNode, options: argparse.Namespace) -> dict[str, Any]:
+    """Measure the daemon's memory; return ``{"daemon": ...}``, or ``{"daemon_error": ...}`` when it failed."""
+    timeout_s = options.daemon_samples * (options.daemon_interval + 1.0) + 60
+    try:
+        memory = measure_daemon_memory(
+            node,
+            samples=options.daemon_samples,
+            interval_s=options.daemon_interval,
+            extra=options.daemon_option,
+            timeout_s=timeout_s,
+        )
+    except RuntimeError as error:
+        return {"daemon_error": str(error)}
+    memory = dataclasses.replace(memory, import_only_rss_bytes=measure_import_rss())
+    return {"daemon": dataclasses.asdict(memory)}
 
 
 def main(argv: list[str] | None = None) -> int:
