@@ -615,7 +615,7 @@ def synchronize(
     work.event = f"{THRESHOLD_MET_EVENT_REASON}: Attempting to reclaim {resource.value}"
 
     # 15. node-level reclaim
-    if _reclaim_node_level(threshold.signal, layout, configured, summary, reclaimer, now, work):
+    if _reclaim_node_level(threshold.signal, layout, configured, summary, observations, reclaimer, now, work):
         work.notes.append(f"node-level reclaim relieves {threshold.signal.value}; no pod is evicted")
         return finish(next_state, met, fresh)
 
@@ -739,6 +739,7 @@ def _reclaim_node_level(
     layout: FsLayout,
     configured: Sequence[Threshold],
     summary: Summary,
+    observations: Observations,
     reclaimer: Reclaimer,
     now: dt.datetime,
     work: _Pass,
@@ -760,7 +761,9 @@ def _reclaim_node_level(
         except (EvictsimError, ValueError, OSError) as error:
             steps.append(ReclaimStep(name, 0, {"error": str(error)}))  # type: ignore[arg-type]
             work.notes.append(f"{name} failed during node-level reclaim and freed nothing: {error}")
-    after = make_observations(summary_after_reclaim(summary, steps, layout))
+    # When nothing was freed the Summary is returned unchanged, and so are its observations.
+    after_summary = summary_after_reclaim(summary, steps, layout)
+    after = observations if after_summary is summary else make_observations(after_summary)
     still_met = thresholds_met(configured, after, enforce_min_reclaim=True)
     still_signals = tuple(dict.fromkeys(t.signal for t in still_met))
     work.reclaim = ReclaimReport(signal, tuple(steps), not still_met, still_signals)

@@ -31,10 +31,12 @@ def threshold_amount(value: ThresholdValue, capacity: int) -> Fraction | int:
     """Return the threshold amount for ``capacity`` exactly as the kubelet compares it.
 
     A percentage is ``int64(float64(capacity) * float32 percentage)``; a quantity keeps its
-    exact (possibly fractional) value, because the kubelet compares quantities exactly.
+    exact value, because the kubelet compares quantities exactly. An integral quantity comes
+    back as an int, which compares equal to the Fraction and several times faster.
     """
     if value.quantity is not None:
-        return value.quantity.value
+        exact = value.quantity.value
+        return exact.numerator if exact.denominator == 1 else exact
     assert value.percentage is not None
     return int(float(capacity) * value.percentage)
 
