@@ -125,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
 
     live_state = make_live_state(args)
     daemon = Daemon(source=source, policy=policy, settings=settings, pods=pods, live_state=live_state,
-                    lint=lint_policy, layout=layout, kubelet_config=kubelet_config)
+                    lint=lint_policy, layout=layout, kubelet_config=kubelet_config,
+                    kubelet_start_probe=None if args.replay else _kubelet_start)
     # Signals are handled from before the API starts until it has stopped.
     with daemon.handling_signals():
         # --no-api with --metrics-listen still serves the metrics, without the gRPC API
@@ -137,6 +138,13 @@ def run(args: argparse.Namespace) -> int:
             if server is not None:
                 # a short grace keeps a signalled stop within about a second
                 server.stop(grace_s=0.5)
+
+
+def _kubelet_start() -> Any:
+    from simulator.probes.kubelet_process import find_kubelet_process
+
+    process = find_kubelet_process()
+    return process.started_at if process is not None else None
 
 
 def _take_version_from_node(args: argparse.Namespace) -> None:

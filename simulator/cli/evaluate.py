@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         document["layoutReason"] = reason
     if policy.warnings:
         document["notes"] = [*document["notes"], *(f"policy: {warning}" for warning in policy.warnings)]
+    if args.images:
+        document["notes"] = [*document["notes"], _IMAGE_AGE_NOTE]
     emit(document, args.output, render_decision)
     return 0
 
@@ -103,6 +105,13 @@ def _newest_time(summary: Summary) -> dt.datetime:
     return max(times) if times else DEFAULT_START
 
 
+_UNKNOWN_KUBELET_START = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_IMAGE_AGE_NOTE = (
+    "--images: image detection times are unknown, so every image counts as older than imageMinimumGCAge "
+    "(as in `evictsim gc images` without --state)"
+)
+
+
 def _reclaimer(args: argparse.Namespace, policy: Any, summary: Summary, now: dt.datetime) -> Reclaimer | None:
     """Build a GC-backed Reclaimer from --images (and --containers), or None for NoReclaim."""
     if not args.images:
@@ -115,8 +124,12 @@ def _reclaimer(args: argparse.Namespace, policy: Any, summary: Summary, now: dt.
 
     images = load_images(args.images).images
     containers = load_containers(args.containers).containers if args.containers else []
-    image_gc = ImageGCSimulator(policy.image_gc, policy.kubelet_version, kubelet_start=now, feature_gates=policy.feature_gates)
+    # As `evictsim gc images` without --state: the kubelet's detection times are unknown, so it
+    # counts as long running and every image as older than imageMinimumGCAge.
+    image_gc = ImageGCSimulator(policy.image_gc, policy.kubelet_version, kubelet_start=_UNKNOWN_KUBELET_START, feature_gates=policy.feature_gates)
     image_gc.detect(images, containers, now)
+    for record in image_gc.detector.records.values():
+        record.first_detected = None
     return GCReclaimer(image_gc, policy.container_gc, containers=containers, image_fs=summary.node.image_fs)
 
 

@@ -149,6 +149,7 @@ class Daemon:
         layout: Any = None,
         logger: Any = None,
         kubelet_config: dict[str, Any] | None = None,
+        kubelet_start_probe: Callable[[], dt.datetime | None] | None = None,
     ) -> None:
         self.source = source
         self.policy = policy
@@ -175,7 +176,9 @@ class Daemon:
             container_gc_period_s=self.settings.container_gc_period_s,
             reclaimer=reclaimer,
             layout=layout,
+            kubelet_start_probe=kubelet_start_probe,
         )
+        self._image_detection_logged = False
         self._image_gc: dict[str, Any] | None = None
         self._container_gc: dict[str, Any] | None = None
         self._runtime_down_since: dt.datetime | None = None
@@ -231,6 +234,7 @@ class Daemon:
         # the eviction manager's pass, and the garbage collectors when their periods are due
         evaluation = self.evaluator.evaluate(sample.summary, sample.time, sample.gc_inputs)
         decision = evaluation.decision
+        self._log_image_detection_start()
 
         outcome.decision = decision
         if decision.get("ranking"):
@@ -251,6 +255,24 @@ class Daemon:
         self._tick_error = None
 
         self._publish(sample, decision)
+
+    def _log_image_detection_start(self) -> None:
+        """Log once how the images found at the first detection were dated."""
+        start = self.evaluator.image_detection_start
+        if start is None or self._image_detection_logged:
+            return
+        self._image_detection_logged = True
+        if start.kubelet_start is not None:
+            self.log.info("image_detection_from_kubelet_start", kubelet_start=format_time(start.kubelet_start), images=start.images)
+            return
+        self.log.info(
+            "image_detection_assumed",
+            images=start.images,
+            note=(
+                "no kubelet process is visible in /proc (evictsim needs the host PID namespace), so every image "
+                "present at the first detection counts as older than imageMinimumGCAge"
+            ),
+        )
 
     def _take_sample(self, now: dt.datetime) -> Sample | None:
         """Return the next sample, or ``None`` after logging why there is none this tick."""

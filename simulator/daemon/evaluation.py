@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from simulator.daemon.events import filesystem_of
@@ -38,6 +38,25 @@ class GcInputs:
     sandboxes: Sequence[SandboxInfo] = ()
     usage: Mapping[str, ContainerUsage] | None = None
     pod_log_dir_bytes: Mapping[str, int] | None = None
+
+
+# The start assumed for a kubelet that cannot be seen: long enough ago that every image
+# found at the first detection is older than any imageMinimumGCAge.
+UNKNOWN_KUBELET_START = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+KubeletStartProbe = Callable[[], dt.datetime | None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ImageDetectionStart:
+    """How the images present at the daemon's first detection were dated.
+
+    ``kubelet_start`` is the kubelet process's start time, or ``None`` when no kubelet was
+    visible and every image counts as older than the minimum age.
+    """
+
+    kubelet_start: dt.datetime | None
+    images: int
 
 
 @dataclasses.dataclass(slots=True)
@@ -89,8 +108,17 @@ class NodeEvaluator:
         container_gc_period_s: float,
         reclaimer: Any = None,
         layout: FsLayout | None = None,
+        kubelet_start_probe: KubeletStartProbe | None = None,
     ) -> None:
+        """``kubelet_start_probe`` (live samples) returns the kubelet's start time or ``None``.
+
+        With it, images found at the first detection are dated from the kubelet's start, since
+        the kubelet's own records begin then, and without a visible kubelet they count as
+        older than the minimum age. Without a probe (replays) they are dated from the first sample.
+        """
         self.policy = policy
+        self.kubelet_start_probe = kubelet_start_probe
+        self.image_detection_start: ImageDetectionStart | None = None
         self.fixed_layout = layout
         self.pods = list(pods) if pods is not None else None
         self.image_gc_period_s = image_gc_period_s
@@ -121,8 +149,11 @@ class NodeEvaluator:
             # The kubelet's image manager detects images every 5 minutes (and at each GC run),
             # not every sync, so a new image's firstDetected can lag its pull by that much.
             if _is_due(self._last_detection, now, DETECTION_PERIOD_S):
+                first = self._last_detection is None
                 self._last_detection = now
                 self.image_gc.detect(gc_inputs.images, gc_inputs.containers, now)
+                if first and self.kubelet_start_probe is not None:
+                    self._date_first_detection(now)
             else:
                 self.image_gc.images = list(gc_inputs.images)
                 self.image_gc.containers = list(gc_inputs.containers)
@@ -154,6 +185,21 @@ class NodeEvaluator:
             )
             evaluation.container_gc = result.to_json()
         return evaluation
+
+    def _date_first_detection(self, now: dt.datetime) -> None:
+        """Date the images found at the first detection from the kubelet's start, as its own records are."""
+        assert self.image_gc is not None and self.kubelet_start_probe is not None
+        detector = self.image_gc.detector
+        started = self.kubelet_start_probe()
+        if started is not None and started > now:
+            started = None
+        # beganGC is the kubelet's start too, which the max-age pass's uptime rule reads
+        detector.kubelet_start = started if started is not None else UNKNOWN_KUBELET_START
+        for record in detector.records.values():
+            if record.first_detected is not None:
+                # None stays: versions up to 1.29 record the first detection as zero time
+                record.first_detected = started
+        self.image_detection_start = ImageDetectionStart(kubelet_start=started, images=len(detector.records))
 
     def reclaimer_snapshot(self) -> Any:
         """Return a deep copy of the reclaimer the eviction manager uses, or None without one."""

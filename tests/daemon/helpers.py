@@ -92,9 +92,10 @@ class ListSource:
 
     description = "test list"
 
-    def __init__(self, items: Iterable[Summary | Exception]) -> None:
+    def __init__(self, items: Iterable[Summary | Exception], *, gc_inputs: Any = None) -> None:
         self.items = list(items)
         self.calls = 0
+        self.gc_inputs = gc_inputs
 
     def next_sample(self, now: dt.datetime) -> Sample:
         if not self.items:
@@ -103,7 +104,7 @@ class ListSource:
         self.calls += 1
         if isinstance(item, Exception):
             raise item
-        return Sample(summary=item, time=now, origin=f"item {self.calls}")
+        return Sample(summary=item, time=now, origin=f"item {self.calls}", gc_inputs=self.gc_inputs)
 
     def close(self) -> None:
         return None
