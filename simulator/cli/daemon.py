@@ -186,6 +186,7 @@ def _build_source(args: argparse.Namespace, policy: Any) -> Any:
         mountinfo=args.mountinfo,
         node_name=args.node_name,
         interval_s=args.interval,
+        runtime_dirs_period_s=args.image_gc_period,
     )
 
 

@@ -3,22 +3,27 @@
 The CRI client is created on the first tick and again after it fails to connect, so a daemon
 started before its runtime keeps retrying instead of exiting. The mount table is read once at
 start, as the kubelet's cAdvisor does.
+
+The imagefs explanation published for the API reuses the tick's ImageFsInfo reply and
+filesystem lookups, and the runtime's directories (Version and verbose Status) are read at
+most once per image GC period, so a tick makes no CRI call beyond what sampling needs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from simulator.cri.client import CriClient
-from simulator.daemon.daemon import Sample
+from simulator.daemon.daemon import IMAGE_GC_PERIOD_S, Sample
 from simulator.daemon.evaluation import GcInputs
 from simulator.engine.containergc import ContainerUsage
 from simulator.engine.images import containers_from_cri, images_from_cri, sandboxes_from_cri
 from simulator.errors import NotCriServerError, RuntimeUnavailableError
 from simulator.explain import add_runtime_dirs, explain_image_fs
-from simulator.probes.fsinfo import FsInfoProbe
+from simulator.probes.fsinfo import DirFsInfo, FsInfoProbe
 from simulator.probes.memory import MemoryProbe
 from simulator.probes.mountinfo import MountTable
 from simulator.probes.pids import PidProbe
@@ -44,15 +49,21 @@ class LiveSource:
         node_name: str | None = None,
         interval_s: float = 10.0,
         log_root: str = DEFAULT_POD_LOG_DIR,
+        runtime_dirs_period_s: float = IMAGE_GC_PERIOD_S,
     ) -> None:
         self.endpoint = endpoint
+        self.runtime_dirs_period_s = runtime_dirs_period_s
         self.interval_s = interval_s
         self.log_root = Path(log_root)
         self.timeout_s = timeout_s
         self.root_dir = root_dir
-        self.fs_probe = FsInfoProbe(mount_table)
+        self.fs_probe = _TickFsProbe(FsInfoProbe(mount_table))
         self.node_name = node_name
         self._cri: CriClient | None = None
+        self._recording_cri: _RecordingCri | None = None
+        # Version and verbose Status for the runtime-directories check, and when they were read
+        self._runtime_info: tuple[Any, Any] | None = None
+        self._runtime_info_at: dt.datetime | None = None
         self._sampler: Sampler | None = None
         self._pod_stats: CriPodStatsSource | None = None
 
@@ -66,6 +77,7 @@ class LiveSource:
         mountinfo: str,
         node_name: str | None = None,
         interval_s: float = 10.0,
+        runtime_dirs_period_s: float = IMAGE_GC_PERIOD_S,
     ) -> LiveSource:
         """Read the mount table (an unreadable one is an InputError) and return the source."""
         return cls(
@@ -75,6 +87,7 @@ class LiveSource:
             mount_table=MountTable.from_file(mountinfo),
             node_name=node_name,
             interval_s=interval_s,
+            runtime_dirs_period_s=runtime_dirs_period_s,
         )
 
     @property
@@ -85,6 +98,9 @@ class LiveSource:
     def next_sample(self, now: dt.datetime) -> Sample:
         """Sample the node; raise RuntimeUnavailableError, NotCriServerError or another ProbeError."""
         sampler, cri, pod_stats = self._connect()
+        assert self._recording_cri is not None
+        self._recording_cri.image_fs_reply = None
+        self.fs_probe.clear()
         try:
             summary = sampler.sample()
             containers = containers_from_cri(cri.list_containers())
@@ -96,9 +112,11 @@ class LiveSource:
                 usage=self._container_usage(pod_stats, containers),
                 pod_log_dir_bytes=pod_log_dir_bytes(self.log_root, sandboxes),
             )
-            # the same chain as `evictsim explain imagefs`, for the API's ExplainImageFs
-            chain = explain_image_fs(cri, self.fs_probe, root_dir=self.root_dir)
-            add_runtime_dirs(chain, cri, self.fs_probe, root_dir=self.root_dir)
+            # the same chain as `evictsim explain imagefs`, for the API's ExplainImageFs, built
+            # from this tick's replies
+            explain_cri = _ExplainCri(self._recording_cri, lambda: self._runtime_status(cri, now))
+            chain = explain_image_fs(explain_cri, self.fs_probe, root_dir=self.root_dir)
+            add_runtime_dirs(chain, explain_cri, self.fs_probe, root_dir=self.root_dir)
             explanation = chain.to_json()
         except (RuntimeUnavailableError, NotCriServerError):
             # a fresh channel next tick, instead of waiting out gRPC's reconnect backoff
@@ -107,6 +125,14 @@ class LiveSource:
         return Sample(
             summary=summary, time=now, origin="live", gc_inputs=gc_inputs, image_fs_explanation=explanation
         )
+
+    def _runtime_status(self, cri: CriClient, now: dt.datetime) -> tuple[Any, Any]:
+        """Return (Version, verbose Status), read again only once per ``runtime_dirs_period_s``."""
+        due = self._runtime_info_at is None or (now - self._runtime_info_at).total_seconds() >= self.runtime_dirs_period_s
+        if self._runtime_info is None or due:
+            self._runtime_info = (cri.version(), cri.status(verbose=True))
+            self._runtime_info_at = now
+        return self._runtime_info
 
     def _container_usage(self, pod_stats: CriPodStatsSource, containers: list[Any]) -> dict[str, ContainerUsage]:
         """Return the bytes each container's removal would free: writable layer and this attempt's logs."""
@@ -124,11 +150,12 @@ class LiveSource:
     def _connect(self) -> tuple[Sampler, CriClient, CriPodStatsSource]:
         if self._cri is None or self._sampler is None or self._pod_stats is None:
             cri = CriClient(self.endpoint, timeout_s=self.timeout_s)
+            recording = _RecordingCri(cri)
             # CriPodStatsSource calls ListContainerStats at most once per interval, the kubelet's polling rate.
             pod_stats = CriPodStatsSource(cri, root_dir=self.root_dir, log_root=str(self.log_root),
                                           min_interval_s=self.interval_s)
             self._sampler = Sampler(
-                cri,
+                recording,
                 self.fs_probe,
                 root_dir=self.root_dir,
                 memory_probe=MemoryProbe(),
@@ -136,7 +163,7 @@ class LiveSource:
                 node_name=self.node_name,
                 pod_stats_source=pod_stats,
             )
-            self._cri, self._pod_stats = cri, pod_stats
+            self._cri, self._pod_stats, self._recording_cri = cri, pod_stats, recording
         return self._sampler, self._cri, self._pod_stats
 
     def close(self) -> None:
@@ -145,3 +172,67 @@ class LiveSource:
             self._cri = None
             self._sampler = None
             self._pod_stats = None
+            self._recording_cri = None
+            self._runtime_info = None
+            self._runtime_info_at = None
+
+
+class _RecordingCri:
+    """A CRI client that keeps this tick's ImageFsInfo reply; other calls pass through."""
+
+    def __init__(self, cri: CriClient) -> None:
+        self._cri = cri
+        self.image_fs_reply: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cri, name)
+
+    def image_fs_info(self) -> Any:
+        self.image_fs_reply = self._cri.image_fs_info()
+        return self.image_fs_reply
+
+
+class _ExplainCri:
+    """The CRI view of the imagefs explanation: the tick's ImageFsInfo and the cached runtime status."""
+
+    def __init__(self, recording: _RecordingCri, runtime_status: Callable[[], tuple[Any, Any]]) -> None:
+        self._recording = recording
+        self._runtime_status = runtime_status
+        self.endpoint = recording.endpoint
+
+    def image_fs_info(self) -> Any:
+        # The CRI-O path (cAdvisor stats provider) samples without ImageFsInfo, so it is called here.
+        if self._recording.image_fs_reply is None:
+            return self._recording.image_fs_info()
+        return self._recording.image_fs_reply
+
+    def version(self) -> Any:
+        return self._runtime_status()[0]
+
+    def status(self, *, verbose: bool = False) -> Any:
+        return self._runtime_status()[1]
+
+
+class _TickFsProbe:
+    """An FsInfoProbe whose ``dir_fs_info`` results are kept until :meth:`clear` (once per tick).
+
+    The explanation repeats the sampler's lookups of the root and imagefs directories, which
+    would otherwise statfs them again within the same tick.
+    """
+
+    def __init__(self, probe: FsInfoProbe) -> None:
+        self._probe = probe
+        self._cache: dict[str, DirFsInfo] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._probe, name)
+
+    def clear(self) -> None:
+        self._cache = {}
+
+    def dir_fs_info(self, path: str) -> DirFsInfo:
+        found = self._cache.get(path)
+        if found is None:
+            found = self._probe.dir_fs_info(path)
+            self._cache[path] = found
+        return found

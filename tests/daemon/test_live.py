@@ -112,3 +112,37 @@ def test_runtime_error_replies_then_recovery(tmp_path: Path) -> None:
     recovered = [entry for entry in captured if entry["event"] == "runtime_recovered"]
     assert len(recovered) == 1
     assert recovered[0]["unreachable_for_s"] >= 10
+
+
+def test_tick_cri_calls_for_explanation(tmp_path: Path) -> None:
+    """The imagefs explanation adds no CRI call per tick: it reuses the tick's ImageFsInfo reply,
+    and Version and verbose Status are read once per image GC period."""
+    source = LiveSource(
+        endpoint=None,
+        timeout_s=1.0,
+        root_dir=str(tmp_path),
+        mount_table=MountTable.from_file("/proc/self/mountinfo"),
+        node_name="test-node",
+        runtime_dirs_period_s=300,
+    )
+    clock = FakeClock()
+    with FakeCriServer() as server:
+        source.endpoint = server.endpoint
+        server.set_response("ImageFsInfo", image_fs_info(tmp_path))
+        samples = []
+        for _ in range(3):
+            samples.append(source.next_sample(clock()))
+            clock.advance(10)
+        counts_after_three = (server.count("ImageFsInfo"), server.count("Status"), server.count("Version"))
+        clock.advance(300)
+        source.next_sample(clock())
+        counts_after_period = (server.count("Status"), server.count("Version"))
+        source.close()
+
+    assert counts_after_three == (3, 1, 1)
+    assert counts_after_period == (2, 2)
+    for sample in samples:
+        explanation = sample.image_fs_explanation
+        assert explanation is not None
+        assert explanation["steps"][0]["title"] == "CRI ImageService/ImageFsInfo"
+        assert "runtimeDirectories" in explanation
