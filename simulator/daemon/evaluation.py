@@ -49,7 +49,7 @@ KubeletStartProbe = Callable[[], dt.datetime | None]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ImageDetectionStart:
-    """How the images present at the daemon's first detection were dated.
+    """The start time given to the images present at the daemon's first detection.
 
     ``kubelet_start`` is the kubelet process's start time, or ``None`` when no kubelet was
     visible and every image counts as older than the minimum age.

@@ -5,8 +5,8 @@ started before its runtime keeps retrying instead of exiting. The mount table is
 start, as the kubelet's cAdvisor does.
 
 The imagefs explanation published for the API reuses the tick's ImageFsInfo reply and
-filesystem lookups, and the runtime's directories (Version and verbose Status) are read at
-most once per image GC period, so a tick makes no CRI call beyond what sampling needs.
+filesystem lookups. The runtime's directories (Version and verbose Status) are read at most
+once per image GC period, so the explanation adds no CRI call to most ticks.
 """
 
 from __future__ import annotations
