@@ -14,14 +14,13 @@ non-zero. Pod-level requests replace it when PodLevelResources is on and the pod
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+from simulator.documents import load_document
 from simulator.errors import InputError, ProbeError
 from simulator.quantity import Quantity, QuantityError
 from simulator.signals import SYSTEM_CRITICAL_PRIORITY
@@ -227,29 +226,13 @@ def _pod_limit(pod: PodSpec, resource: str) -> Fraction | None:
 # loading
 
 
-def load_pod_list(path: str | Path) -> list[PodSpec]:
+def load_pod_list(path: str | Path, *, option: str = "--pods") -> list[PodSpec]:
     """Read pod specs from a ``kubectl get pods -o json`` (or YAML) file.
 
     Accepts a PodList or List (``items``), a bare array of pods, or a single Pod. Raises
     InputError for unreadable files, malformed documents and invalid fields.
     """
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read pods file: {error.strerror}", field="pods", value=source, source=source) from error
-    return parse_pod_list(_decode(text, source), source=source)
-
-
-def _decode(text: str, source: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise InputError(f"invalid pods file: not JSON or YAML ({error})", field="pods", source=source) from error
+    return parse_pod_list(load_document(path, option=option), source=str(path))
 
 
 def parse_pod_list(document: Any, *, source: str = "") -> list[PodSpec]:

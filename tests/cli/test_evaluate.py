@@ -152,7 +152,7 @@ def test_summary_missing_sections_gives_partial_result(tmp_path: Path, capsys: p
         ('{"node": {"fs": {"availableBytes": -1}}}', [], "node.fs.availableBytes: invalid value -1; expected a number >= 0"),
         ('{"node": {"fs": {"availableBytes": 1e30, "capacityBytes": 1e30}}}', [], "exceeds the int64 range"),
         ("not json", [], "is not JSON"),
-        (None, ["--pods", "/nonexistent/pods.json"], "cannot read pods file"),
+        (None, ["--pods", "/nonexistent/pods.json"], "file not found"),
         (None, ["--containers", "x.json"], "--containers needs --images"),
         (None, ["--kubelet-version", "1.12"], "unsupported kubelet version"),
     ],
