@@ -296,18 +296,18 @@ def _socket_accepts_connections(path: str) -> bool:
     """Return True when a server accepts connections on the Unix socket ``path``.
 
     Only a refused connection (no listener) counts as stale. Any other failure, such as
-    permission denied or a timeout, counts as served, so a socket is never removed in doubt.
+    permission denied or a timeout, raises InputError, so a socket is never removed in doubt.
     """
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(_SOCKET_PROBE_TIMEOUT_S)
     try:
         probe.connect(path)
-    except ConnectionRefusedError:
-        return False
     except OSError as error:
-        if error.errno in (errno.ECONNREFUSED, errno.ENOENT):
+        if isinstance(error, ConnectionRefusedError) or error.errno in (errno.ECONNREFUSED, errno.ENOENT):
             return False
-        return True
+        reason = error.strerror or type(error).__name__
+        raise InputError(f"--socket: failed to check whether a process serves {path!r}: {reason}; "
+                         "remove the socket if it is stale or choose another path", field="socket", value=path) from error
     finally:
         probe.close()
     return True

@@ -211,3 +211,28 @@ def test_cli_metrics_port_zero_rejected(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "evictsim: error: --metrics-listen: invalid address '127.0.0.1:0'; expected HOST:PORT with a port from 1 to 65535"
     ]
+
+
+def test_unreachable_socket_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A socket whose check fails other than by refusal (here: permission denied) is not removed.
+
+    Root passes every permission check, so the connect failure is injected into the check's socket.
+    """
+    path = tmp_path / "api.sock"
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(path))
+    stale.close()
+
+    class DeniedSocket(socket.socket):
+        def connect(self, address: object) -> None:
+            raise PermissionError(13, "Permission denied")
+
+    import simulator.api.server as server_module
+
+    monkeypatch.setattr(server_module.socket, "socket", DeniedSocket)
+    with pytest.raises(InputError) as raised:
+        prepare_socket_path(str(path), create_parent=False)
+    monkeypatch.undo()
+    assert "failed to check whether a process serves" in str(raised.value)
+    assert "Permission denied" in str(raised.value)
+    assert stat.S_ISSOCK(os.lstat(path).st_mode)
