@@ -115,3 +115,16 @@ def write_output(path: str | os.PathLike[str], text: str, *, option: str) -> Non
         raise _fail(f"failed to write: directory {str(Path(name).parent)!r} not found", name, option) from None
     except OSError as error:
         raise _fail(f"failed to write: {error.strerror or error}", name, option) from None
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """Apply a JSON merge patch (RFC 7386) and return the result; neither input is modified."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result

@@ -123,7 +123,7 @@ def load_recorded_sample(path: Path) -> RecordedSample:
         summary.provenance.update(_read_provenance(document, source))
     except InputError as error:
         raise RecordedSampleError(str(error.args[0]).removeprefix(f"{source}: "), source=source) from error
-    return RecordedSample(summary=summary, time=newest_stats_time(summary), origin=source)
+    return RecordedSample(summary=summary, time=summary.newest_node_stats_time(), origin=source)
 
 
 def is_scenario_file(path: Path) -> bool:
@@ -151,37 +151,16 @@ def scenario_sample(scenario: Any, index: int) -> RecordedSample:
     from simulator.scenario import DEFAULT_START
 
     first = Summary.from_json(scenario.steps[0].document, source=scenario.source)
-    start = newest_stats_time(first) or DEFAULT_START
+    start = first.newest_node_stats_time() or DEFAULT_START
     step = scenario.steps[index]
     now = start + dt.timedelta(seconds=step.offset_s)
     summary = Summary.from_json(step.document, source=f"{scenario.source}: steps[{step.index}]")
     if not step.keep_times:
-        _set_node_times(summary, now)
+        summary.stamp_node_times(now)
     images = tuple(scenario.images.images) if scenario.images is not None else None
     containers = tuple(scenario.containers.containers) if scenario.containers is not None else None
     origin = f"{scenario.source}: steps[{step.index}]" + (f" ({step.name})" if step.name else "")
     return RecordedSample(summary=summary, time=now, origin=origin, images=images, containers=containers)
-
-
-def _set_node_times(summary: Summary, when: dt.datetime) -> None:
-    node = summary.node
-    for stats in (node.memory, node.fs, node.image_fs, node.container_fs, node.rlimit):
-        if stats is not None and stats.time is not None:
-            stats.time = when
-    for container in node.system_containers:
-        if container.memory is not None and container.memory.time is not None:
-            container.memory.time = when
-
-
-def newest_stats_time(summary: Summary) -> dt.datetime | None:
-    """Return the newest timestamp among the node's memory, filesystem and rlimit stats."""
-    node = summary.node
-    times = [
-        stats.time
-        for stats in (node.memory, node.fs, node.image_fs, node.container_fs, node.rlimit)
-        if stats is not None and stats.time is not None
-    ]
-    return max(times) if times else None
 
 
 def _read_provenance(document: Mapping[str, Any], source: str) -> dict[str, Provenance]:

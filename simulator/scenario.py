@@ -232,26 +232,6 @@ def _scenario_steps(value: Any, base: Path, source: str) -> list[Step]:
 # running
 
 
-def _stamp_times(summary: Summary, when: dt.datetime) -> None:
-    node = summary.node
-    for stats in (node.memory, node.fs, node.image_fs, node.container_fs, node.rlimit):
-        if stats is not None and stats.time is not None:
-            stats.time = when
-    for container in node.system_containers:
-        if container.memory is not None and container.memory.time is not None:
-            container.memory.time = when
-
-
-def _start_time(summary: Summary) -> dt.datetime:
-    node = summary.node
-    times = [
-        stats.time
-        for stats in (node.memory, node.fs, node.image_fs, node.container_fs, node.rlimit)
-        if stats is not None and stats.time is not None
-    ]
-    return max(times) if times else DEFAULT_START
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class StepResult:
     """One step's decision with its place in the scenario."""
@@ -276,7 +256,7 @@ def run_scenario(scenario: Scenario, *, layout: FsLayout | None = None, reclaime
     reclaim uses the GC models; otherwise reclaim frees nothing.
     """
     first = Summary.from_json(scenario.steps[0].document, source=scenario.source)
-    start = _start_time(first)
+    start = first.newest_node_stats_time() or DEFAULT_START
     chosen = layout or scenario.layout
     inferred = chosen is None
     if chosen is None:
@@ -290,7 +270,7 @@ def run_scenario(scenario: Scenario, *, layout: FsLayout | None = None, reclaime
         now = start + dt.timedelta(seconds=step.offset_s)
         summary = Summary.from_json(step.document, source=f"{scenario.source}: steps[{step.index}]")
         if not step.keep_times:
-            _stamp_times(summary, now)
+            summary.stamp_node_times(now)
         if gc is not None:
             gc.image_gc.detect(gc.image_gc.images, gc.containers, now)
             gc.image_fs = summary.node.image_fs

@@ -164,6 +164,30 @@ class Summary:
         """
         return _SummaryReader(source).read(document)
 
+    def node_stats_times(self) -> list[dt.datetime]:
+        """Times of the node-level stats the eviction signals come from (memory, fs, runtime, rlimit)."""
+        node = self.node
+        return [
+            stats.time
+            for stats in (node.memory, node.fs, node.image_fs, node.container_fs, node.rlimit)
+            if stats is not None and stats.time is not None
+        ]
+
+    def newest_node_stats_time(self) -> dt.datetime | None:
+        """The newest node-level stats time, or None when the Summary has no times."""
+        times = self.node_stats_times()
+        return max(times) if times else None
+
+    def stamp_node_times(self, when: dt.datetime) -> None:
+        """Set every node-level stats time that is present to ``when`` (absent times stay absent)."""
+        node = self.node
+        for stats in (node.memory, node.fs, node.image_fs, node.container_fs, node.rlimit):
+            if stats is not None and stats.time is not None:
+                stats.time = when
+        for container in node.system_containers:
+            if container.memory is not None and container.memory.time is not None:
+                container.memory.time = when
+
     def to_json(self, *, with_provenance: bool = False) -> dict[str, Any]:
         """Write the kubelet's camelCase JSON; provenance goes under an ``evictsim`` key."""
         out: dict[str, Any] = {"node": _node_to_json(self.node), "pods": [_pod_to_json(p) for p in self.pods]}

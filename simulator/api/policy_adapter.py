@@ -16,9 +16,9 @@ from typing import Any
 from simulator.api.validation import (
     check_kubelet_config_patch,
     check_kubelet_version,
-    merge_patch,
     parse_json_object,
 )
+from simulator.documents import merge_patch
 from simulator.errors import InputError
 from simulator.policy.load import policy_from_kubelet_config
 from simulator.policy.model import Policy, Threshold

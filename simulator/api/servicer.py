@@ -22,6 +22,7 @@ import structlog
 from simulator._proto.evictsim.v1 import evictsim_pb2 as pb
 from simulator._proto.evictsim.v1 import evictsim_pb2_grpc as pb_grpc
 from simulator.api import convert, validation
+from simulator.documents import merge_patch
 from simulator.api.decision import DecisionView, decide, engine_victims, headroom_inputs
 from simulator.api.headroom import node_headroom
 from simulator.api.live import LiveState, Sample
@@ -313,7 +314,7 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
             check_deadline(f"after {index} of {len(request.values)} values")
             value = validation.parse_sweep_value(text)
             patched = validation.set_by_pointer(
-                validation.merge_patch(document, base_patch), tokens, value, field=f"values[{index}]"
+                merge_patch(document, base_patch), tokens, value, field=f"values[{index}]"
             )
             policy_change = PolicyChange(base.policy.preset, base.policy.kubelet_version, json.dumps(patched))
             spec = dataclasses.replace(base, policy=policy_change)

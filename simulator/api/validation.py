@@ -59,19 +59,6 @@ def check_kubelet_config_patch(patch: Mapping[str, Any], *, field: str) -> None:
             )
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
-    """Apply a JSON merge patch (RFC 7386) and return the result; ``target`` is not modified."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
 def parse_json_pointer(pointer: str, *, field: str = "pointer") -> list[str]:
     """Split a JSON Pointer (RFC 6901) into unescaped tokens; "" is the whole document."""
     if pointer == "":

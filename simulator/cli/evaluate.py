@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     summary = _load_summary(args.summary)
     policy = policy_from_args(args)
     pods = load_pod_list(args.pods) if args.pods else None
-    now = parse_time(args.time, field="--time") if args.time else _newest_time(summary)
+    now = parse_time(args.time, field="--time") if args.time else (summary.newest_node_stats_time() or DEFAULT_START)
     inferred = layout is None
     reason = ""
     if layout is None:
@@ -93,16 +93,6 @@ def _run_scenario(args: argparse.Namespace, layout: Any) -> int:
 def _load_summary(path: str) -> Summary:
     document = load_document(path, option="--summary", format="json", expected="Summary API JSON document")
     return Summary.from_json(document, source=path)
-
-
-def _newest_time(summary: Summary) -> dt.datetime:
-    node = summary.node
-    times = [
-        stats.time
-        for stats in (node.memory, node.fs, node.image_fs, node.container_fs, node.rlimit)
-        if stats is not None and stats.time is not None
-    ]
-    return max(times) if times else DEFAULT_START
 
 
 _UNKNOWN_KUBELET_START = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

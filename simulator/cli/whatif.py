@@ -155,7 +155,8 @@ def _pointer_patch(pointer: str, value: Any) -> dict[str, Any]:
 
 def build_what_if(args: argparse.Namespace) -> pb.WhatIf:
     """Build a WhatIf message from the override options."""
-    from simulator.api.validation import merge_patch, parse_json_object, parse_sweep_value
+    from simulator.api.validation import parse_json_object, parse_sweep_value
+    from simulator.documents import merge_patch
 
     patch: dict[str, Any] = parse_json_object(args.patch, field="--patch") if args.patch else {}
     for item in args.set:

@@ -30,7 +30,7 @@ from typing import Any, Final
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from simulator.documents import describe_yaml_error, read_text
+from simulator.documents import describe_yaml_error, merge_patch, read_text
 from simulator.errors import InputError
 
 __all__ = [
@@ -302,16 +302,3 @@ def _walk_lexical(root: Path) -> list[Path]:
         else:
             files.append(entry)
     return files
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """Apply an RFC 7386 JSON merge patch and return the result (inputs are not modified)."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result

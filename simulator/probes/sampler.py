@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import structlog
 
 from simulator.errors import FsInfoError, InputError, ProbeError
-from simulator.probes.fsinfo import DirFsInfo, FsInfoProbe, StatfsSample
+from simulator.probes.fsinfo import DirFsInfo, FsInfoProbe
 from simulator.probes.memory import CgroupMemory, MemoryProbe
 from simulator.probes.mountinfo import MountInfo, Partition
 from simulator.probes.pids import PidProbe

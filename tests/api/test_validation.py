@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from simulator.api import validation as v
+from simulator.documents import merge_patch
 from simulator.errors import InputError
 
 # The examples of RFC 7386 appendix A, restated as (target, patch, result).
@@ -29,12 +30,12 @@ RFC7386_CASES = [
 
 @pytest.mark.parametrize(("target", "patch", "expected"), RFC7386_CASES)
 def test_merge_patch_rfc7386(target: object, patch: object, expected: object) -> None:
-    assert v.merge_patch(target, patch) == expected
+    assert merge_patch(target, patch) == expected
 
 
 def test_merge_patch_leaves_target_unchanged() -> None:
     target = {"evictionHard": {"memory.available": "100Mi"}}
-    v.merge_patch(target, {"evictionHard": {"memory.available": "1Gi"}})
+    merge_patch(target, {"evictionHard": {"memory.available": "1Gi"}})
     assert target == {"evictionHard": {"memory.available": "100Mi"}}
 
 
