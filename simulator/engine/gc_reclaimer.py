@@ -10,7 +10,7 @@ exited container of a terminated pod becomes deletable.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from simulator.engine.containergc import (
@@ -23,6 +23,41 @@ from simulator.engine.containergc import (
 from simulator.engine.imagegc import ImageGCResult, ImageGCSimulator, plan_delete_unused_images
 from simulator.engine.images import ContainerInfo, SandboxInfo
 from simulator.engine.reclaim import ReclaimStep
+
+
+class LazyDetails(Mapping[str, Any]):
+    """A reclaim step's details, rendered by ``render`` on first access and then kept.
+
+    Most passes are never printed, and rendering every image record's times as RFC 3339 text
+    would cost more than the GC decision itself. ``render`` must read only state that stays
+    unchanged after the step is returned, such as an :class:`ImageGCResult`.
+    """
+
+    __slots__ = ("_render", "_content")
+
+    def __init__(self, render: Callable[[], dict[str, Any]]) -> None:
+        self._render: Callable[[], dict[str, Any]] | None = render
+        self._content: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the rendered details, rendering them on the first call."""
+        if self._content is None:
+            assert self._render is not None
+            self._content = self._render()
+            self._render = None
+        return self._content
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_json()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_json())
+
+    def __len__(self) -> int:
+        return len(self.to_json())
+
+    def __repr__(self) -> str:
+        return f"LazyDetails({self.to_json()!r})"
 
 
 class GCReclaimer:
@@ -69,7 +104,7 @@ class GCReclaimer:
         )
         self.removed_container_ids = {decision.container.id for decision in result.removed_containers}
         self.last_container_result = result
-        return ReclaimStep("containerGC", result.bytes_freed, result.to_json())
+        return ReclaimStep("containerGC", result.bytes_freed, LazyDetails(result.to_json))
 
     def delete_unused_images(self, now: dt.datetime) -> ReclaimStep:
         """Simulate DeleteUnusedImages against the containers left after container reclaim."""
@@ -83,4 +118,4 @@ class GCReclaimer:
             image_fs=self.image_fs,
         )
         self.last_image_result = result
-        return ReclaimStep("imageGC", result.bytes_freed, result.to_json())
+        return ReclaimStep("imageGC", result.bytes_freed, LazyDetails(result.to_json))

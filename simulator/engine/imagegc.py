@@ -34,7 +34,7 @@ import enum
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
@@ -171,6 +171,11 @@ def validate_policy(policy: ImageGCPolicyLike) -> None:
 # records and detection
 
 
+# Count of writes to any ImageRecord field. The detector's cached candidate order and the
+# detection fast path are valid only while this count is unchanged.
+_record_writes = 0
+
+
 @dataclasses.dataclass(slots=True)
 class ImageRecord:
     """The kubelet's in-memory record of one image.
@@ -185,6 +190,20 @@ class ImageRecord:
     size_bytes: int = 0
     pinned: bool = False
     display_name: str = ""
+    # Candidates built from this record, keyed by (outcome, trigger); emptied on every write.
+    candidate_cache: dict[tuple[Outcome, Trigger | None], Candidate] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        global _record_writes
+        object.__setattr__(self, name, value)
+        if name != "candidate_cache":
+            _record_writes += 1
+            # Unset while __init__ assigns the fields before it.
+            cache = getattr(self, "candidate_cache", None)
+            if cache:
+                cache.clear()
 
 
 # Go's zero time sorts before every real time.
@@ -232,6 +251,12 @@ class ImageDetector:
         self.initialized = False
         self.last_detection: Detection | None = None
         self.notes: list[str] = []
+        # The image tuple of the last full detection and the record write count after it.
+        self._synced_images: tuple[ImageInfo, ...] | None = None
+        self._synced_records: dict[str, ImageRecord] | None = None
+        self._synced_writes = -1
+        self._synced_count = -1
+        self._ordering: _Ordering | None = None
 
     def restart(self, now: dt.datetime) -> None:
         """Model a kubelet restart at ``now``: every record is forgotten and GC starts again."""
@@ -239,34 +264,63 @@ class ImageDetector:
         self.initialized = False
         self.kubelet_start = now
         self.last_detection = None
+        self._synced_images = None
+        self._ordering = None
 
     def detect(
         self, images: Iterable[ImageInfo], containers: Iterable[ContainerInfo], now: dt.datetime
     ) -> Detection:
         """Run one detection at ``now`` and return which image ids are in use."""
         in_use = images_in_use(containers)
+        if (
+            isinstance(images, tuple)
+            and images is self._synced_images
+            and self.records is self._synced_records
+            and len(self.records) == self._synced_count
+            and _record_writes == self._synced_writes
+        ):
+            # The same immutable image list as the last detection, and no record written
+            # since: the full pass below would only set lastUsed on the images in use.
+            records = self.records
+            for image_id in in_use:
+                record = records.get(image_id)
+                if record is not None and record.last_used != now:
+                    record.last_used = now
+        else:
+            self._sync_records(images, in_use, now)
+        self.initialized = True
+        self._synced_writes = _record_writes
+        self._synced_count = len(self.records)
+        self.last_detection = Detection(time=now, in_use=in_use)
+        return self.last_detection
+
+    def _sync_records(self, images: Iterable[ImageInfo], in_use: Mapping[str, Outcome], now: dt.datetime) -> None:
+        """Add records for new images, update the others and drop those of vanished images."""
         detect_time: dt.datetime | None = now
         if not self.initialized and first_detection_records_zero_time(self.kubelet_version):
             detect_time = None
+        records = self.records
         seen: set[str] = set()
         for image in images:
-            seen.add(image.id)
-            record = self.records.get(image.id)
+            image_id = image.id
+            seen.add(image_id)
+            record = records.get(image_id)
             if record is None:
-                record = ImageRecord(
-                    image_id=image.id, first_detected=detect_time, display_name=image.display_name
-                )
-                self.records[image.id] = record
-            if image.id in in_use:
+                record = ImageRecord(image_id=image_id, first_detected=detect_time, display_name=image.display_name)
+                records[image_id] = record
+            # Writes only on change, because every write empties the record's caches.
+            if image_id in in_use and record.last_used != now:
                 record.last_used = now
-            record.size_bytes = image.size_bytes
-            record.pinned = image.pinned
-        if len(seen) != len(self.records):
-            for image_id in [key for key in self.records if key not in seen]:
-                del self.records[image_id]
-        self.initialized = True
-        self.last_detection = Detection(time=now, in_use=in_use)
-        return self.last_detection
+            if record.size_bytes != image.size_bytes:
+                record.size_bytes = image.size_bytes
+            if record.pinned != image.pinned:
+                record.pinned = image.pinned
+        if len(seen) != len(records):
+            for image_id in [key for key in records if key not in seen]:
+                del records[image_id]
+            self._ordering = None
+        self._synced_images = images if isinstance(images, tuple) else None
+        self._synced_records = records
 
     # state file ------------------------------------------------------------------------------
 
@@ -512,6 +566,50 @@ def shortfall_message(
     )
 
 
+@dataclasses.dataclass(slots=True)
+class _Ordering:
+    """A detector's candidates in eviction order, valid until any record is written."""
+
+    record_writes: int
+    records: dict[str, ImageRecord]
+    record_count: int
+    in_use: dict[str, Outcome]
+    candidates: list[ImageRecord]
+    protected: list[Candidate]
+    images_bytes: int
+    # _free_space results for this order, keyed by (now, min age, target bytes, trigger).
+    free_space: dict[tuple[dt.datetime, float, int, Trigger], tuple[tuple[Candidate, ...], int]] = (
+        dataclasses.field(default_factory=dict)
+    )
+
+    def is_valid(self, detector: ImageDetector, detection: Detection) -> bool:
+        return (
+            self.record_writes == _record_writes
+            and self.records is detector.records
+            and self.record_count == len(detector.records)
+            and self.in_use == detection.in_use
+        )
+
+
+def _ordering(detector: ImageDetector, detection: Detection) -> _Ordering:
+    """Return the detector's cached candidate order, rebuilding it when a record changed."""
+    ordering = detector._ordering
+    if ordering is not None and ordering.is_valid(detector, detection):
+        return ordering
+    candidates, protected = _ordered_candidates(detector, detection)
+    ordering = _Ordering(
+        record_writes=_record_writes,
+        records=detector.records,
+        record_count=len(detector.records),
+        in_use=dict(detection.in_use),
+        candidates=candidates,
+        protected=protected,
+        images_bytes=sum(record.size_bytes for record in detector.records.values()),
+    )
+    detector._ordering = ordering
+    return ordering
+
+
 def _ordered_candidates(
     detector: ImageDetector, detection: Detection
 ) -> tuple[list[ImageRecord], list[Candidate]]:
@@ -532,15 +630,45 @@ def _ordered_candidates(
 
 
 def _candidate(record: ImageRecord, outcome: Outcome, trigger: Trigger | None = None) -> Candidate:
-    return Candidate(
-        image_id=record.image_id,
-        name=record.display_name or record.image_id,
-        size_bytes=record.size_bytes,
-        last_used=record.last_used,
-        first_detected=record.first_detected,
-        outcome=outcome,
-        trigger=trigger,
-    )
+    """Return the record's candidate for ``outcome``, built once per record state."""
+    cache = record.candidate_cache
+    key = (outcome, trigger)
+    candidate = cache.get(key)
+    if candidate is None:
+        candidate = Candidate(
+            image_id=record.image_id,
+            name=record.display_name or record.image_id,
+            size_bytes=record.size_bytes,
+            last_used=record.last_used,
+            first_detected=record.first_detected,
+            outcome=outcome,
+            trigger=trigger,
+        )
+        cache[key] = candidate
+    return candidate
+
+
+def _free_space_cached(
+    ordering: _Ordering,
+    records: list[ImageRecord],
+    target_bytes: int,
+    now: dt.datetime,
+    min_age_s: float,
+    trigger: Trigger,
+) -> tuple[list[Candidate], int]:
+    """Run :func:`_free_space`, reusing the result of an identical call on the same order."""
+    if records is not ordering.candidates:
+        # The max-age pass removed some records, so the walk is over a different list.
+        return _free_space(records, target_bytes, now, min_age_s, trigger)
+    key = (now, min_age_s, target_bytes, trigger)
+    cached = ordering.free_space.get(key)
+    if cached is None:
+        outcomes, freed = _free_space(records, target_bytes, now, min_age_s, trigger)
+        if len(ordering.free_space) >= 8:
+            ordering.free_space.clear()
+        ordering.free_space[key] = (tuple(outcomes), freed)
+        return outcomes, freed
+    return list(cached[0]), cached[1]
 
 
 def _free_space(
@@ -548,24 +676,33 @@ def _free_space(
 ) -> tuple[list[Candidate], int]:
     """Walk candidates in order as the kubelet's freeSpace does; return outcomes and bytes freed."""
     outcomes: list[Candidate] = []
+    append = outcomes.append
     freed = 0
     min_age = dt.timedelta(seconds=min_age_s)
+    # "now - first_detected < min_age" is "first_detected > now - min_age" in exact
+    # microsecond arithmetic. None means every detected image is younger than the min age.
+    try:
+        young_after: dt.datetime | None = now - min_age
+    except OverflowError:
+        young_after = None
     done = False
     for record in records:
         if done:
-            outcomes.append(_candidate(record, Outcome.TARGET_REACHED))
+            append(_candidate(record, Outcome.TARGET_REACHED))
             continue
         # The kubelet skips lastUsed >= freeTime, which on a real clock means "in use at this
         # pass's own detection". Those images were filtered out before. An earlier detection at
         # the same simulated instant (a daemon tick, then reclaim) counts as earlier, so only a
         # record used after ``now`` is skipped here.
-        if record.last_used is not None and record.last_used > now:
-            outcomes.append(_candidate(record, Outcome.IN_USE_EXITED))
+        last_used = record.last_used
+        if last_used is not None and last_used > now:
+            append(_candidate(record, Outcome.IN_USE_EXITED))
             continue
-        if record.first_detected is not None and now - record.first_detected < min_age:
-            outcomes.append(_candidate(record, Outcome.YOUNGER_THAN_MIN_AGE))
+        first_detected = record.first_detected
+        if first_detected is not None and (young_after is None or first_detected > young_after):
+            append(_candidate(record, Outcome.YOUNGER_THAN_MIN_AGE))
             continue
-        outcomes.append(_candidate(record, Outcome.REMOVED, trigger))
+        append(_candidate(record, Outcome.REMOVED, trigger))
         freed += record.size_bytes
         if freed >= target_bytes:
             done = True
@@ -586,13 +723,21 @@ def _max_age_pass(
             f"earliest age-based deletion after {_format(earliest)}"
         )
         return [], records, [note]
+    # "now - last_used > max_age" is "last_used < now - max_age". A max age reaching back past
+    # year 1 leaves every image younger.
+    try:
+        unused_before = now - max_age
+    except OverflowError:
+        return [], records, []
     removed: list[Candidate] = []
     remaining: list[ImageRecord] = []
     for record in records:
-        if now - _sort_time(record.last_used) > max_age:
+        if _sort_time(record.last_used) < unused_before:
             removed.append(_candidate(record, Outcome.REMOVED, Trigger.MAX_AGE))
         else:
             remaining.append(record)
+    if not removed:
+        return [], records, []
     return removed, remaining, []
 
 
@@ -636,8 +781,9 @@ def plan_image_gc(
 
     # 1. detect and order the candidates
     detection = _detection(detector, images, containers, now)
-    records, protected = _ordered_candidates(detector, detection)
-    result.images_bytes = sum(record.size_bytes for record in detector.records.values())
+    ordering = _ordering(detector, detection)
+    records, protected = ordering.candidates, ordering.protected
+    result.images_bytes = ordering.images_bytes
 
     # 2. max-age pass, before any stats are read
     max_age_removed, records, notes = _max_age_pass(records, now, max_age_s, detector)
@@ -666,8 +812,8 @@ def plan_image_gc(
             target = capacity * (100 - policy.low_threshold_percent) // 100 - available
             result.target_bytes = target
             result.trigger = Trigger.PERIODIC_THRESHOLD
-            threshold_outcomes, freed = _free_space(
-                records, target, now, policy.minimum_gc_age_s, Trigger.PERIODIC_THRESHOLD
+            threshold_outcomes, freed = _free_space_cached(
+                ordering, records, target, now, policy.minimum_gc_age_s, Trigger.PERIODIC_THRESHOLD
             )
             result.bytes_freed = freed
             if freed < target:
@@ -709,10 +855,11 @@ def plan_delete_unused_images(
         target_bytes=UNLIMITED_BYTES,
     )
     detection = _detection(detector, images, containers, now)
-    records, protected = _ordered_candidates(detector, detection)
-    result.images_bytes = sum(record.size_bytes for record in detector.records.values())
-    outcomes, freed = _free_space(
-        records, UNLIMITED_BYTES, now, policy.minimum_gc_age_s, Trigger.EVICTION_RECLAIM
+    ordering = _ordering(detector, detection)
+    records, protected = ordering.candidates, ordering.protected
+    result.images_bytes = ordering.images_bytes
+    outcomes, freed = _free_space_cached(
+        ordering, records, UNLIMITED_BYTES, now, policy.minimum_gc_age_s, Trigger.EVICTION_RECLAIM
     )
     result.bytes_freed = freed
     result.candidates = outcomes + protected
@@ -777,7 +924,8 @@ class ImageGCSimulator:
         self.policy = policy
         self.feature_gates = dict(feature_gates or {})
         self.detector = ImageDetector(kubelet_version, kubelet_start=kubelet_start)
-        self.images: list[ImageInfo] = []
+        # A tuple, so the detector can skip resyncing the records when it is passed again.
+        self.images: Sequence[ImageInfo] = ()
         self.containers: list[ContainerInfo] = []
 
     @property
@@ -788,7 +936,7 @@ class ImageGCSimulator:
         self, images: Iterable[ImageInfo], containers: Iterable[ContainerInfo], now: dt.datetime
     ) -> Detection:
         """Record one detection of ``images`` and ``containers`` at ``now``."""
-        self.images = list(images)
+        self.images = tuple(images)
         self.containers = list(containers)
         return self.detector.detect(self.images, self.containers, now)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from simulator.signals import FsLayout
@@ -43,10 +44,12 @@ class ReclaimStep:
 
     step: ReclaimStepName
     bytes_freed: int
-    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # A plain dict, or a Mapping that builds its content on first access (the GC reclaimer's).
+    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"step": self.step, "bytesFreed": self.bytes_freed, "details": self.details}
+        details = self.details if isinstance(self.details, dict) else dict(self.details)
+        return {"step": self.step, "bytesFreed": self.bytes_freed, "details": details}
 
 
 @runtime_checkable
