@@ -156,6 +156,7 @@ class Sampler:
         self.node_name = node_name if node_name is not None else socket.gethostname()
         self.pod_stats_source = pod_stats_source
         self.proc_root = Path(proc_root)
+        self._cached_boot_time: dt.datetime | None = None
 
     @property
     def effective_stats_provider(self) -> StatsProvider:
@@ -404,6 +405,13 @@ class Sampler:
         provenance["node.rlimit.curproc"] = Provenance(source=sample.curproc_source, time=sample.time)
 
     def _boot_time(self) -> dt.datetime | None:
+        # The boot time is fixed while the machine runs, so /proc/stat is read until one read
+        # succeeds and that value is reused. A failed read is retried on the next sample.
+        if self._cached_boot_time is None:
+            self._cached_boot_time = self._read_boot_time()
+        return self._cached_boot_time
+
+    def _read_boot_time(self) -> dt.datetime | None:
         try:
             text = (self.proc_root / "stat").read_text()
         except OSError:
