@@ -140,3 +140,59 @@ def test_load_history_file_one_line(tmp_path: Path) -> None:
     empty.write_text("")
     with pytest.raises(InputError, match="--from-file .*empty.json: invalid JSON: the file is empty"):
         load_history_file(empty)
+
+
+def test_history_ring_keeps_points_exactly() -> None:
+    """After wrapping around, the ring returns each kept point as appended, with its own signals and conditions."""
+    ring = HistoryRing(retention_s=40, interval_s=10)  # 5 slots
+    appended = []
+    for step in range(12):
+        signals = {"memory.available": (-5 - step, 1 << 40)}
+        if step % 3:
+            signals["imagefs.available"] = (step * 1000, 10**12)
+        if step % 4 == 0:
+            signals["pid.available"] = (4_000_000 - step, 4_194_304)
+        conditions = ("DiskPressure",) if step % 2 else ()
+        appended.append(HistoryPoint(float(step * 10), step + 100, signals, conditions))
+        ring.append(appended[-1])
+
+    assert len(ring) == 5
+    assert ring.window() == appended[-5:]
+    assert ring.window(10) == appended[-2:]
+    assert ring.window(10, end=80.0) == appended[7:9]
+
+
+def test_history_ring_out_of_order_time() -> None:
+    """A point older than the newest one stays in arrival order, as with the earlier deque."""
+    ring = HistoryRing(retention_s=100, interval_s=10)
+    for t in (10.0, 30.0, 20.0):
+        ring.append(point(t))
+    assert [p.time for p in ring.window()] == [10.0, 30.0, 20.0]
+
+
+def test_history_ring_clamps_to_int64() -> None:
+    ring = HistoryRing(retention_s=100, interval_s=10)
+    ring.append(HistoryPoint(1.0, 1, {"nodefs.available": (2**64, -(2**70))}))
+    assert ring.window()[0].signals["nodefs.available"] == (2**63 - 1, -(2**63))
+
+
+def test_full_history_ring_is_compact() -> None:
+    """A full 24 h ring of 9 signals allocates under 2 MiB (it was about 13 MiB as HistoryPoint objects)."""
+    import tracemalloc
+
+    names = ["memory.available", "allocatableMemory.available", "nodefs.available", "nodefs.inodesFree",
+             "imagefs.available", "imagefs.inodesFree", "containerfs.available", "containerfs.inodesFree",
+             "pid.available"]  # fmt: skip
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        ring = HistoryRing()
+        for step in range(ring.capacity):
+            signals = {name: (10**9 + step * 4096 + i, 10**11 + i) for i, name in enumerate(names)}
+            ring.append(HistoryPoint(1_000_000.0 + step * 10, step, signals, ("DiskPressure",)))
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(ring) == 8641
+    assert after - before < 2 * 2**20
+    assert ring.window(10)[-1].signals["pid.available"] == (10**9 + 8640 * 4096 + 8, 10**11 + 8)
