@@ -55,7 +55,7 @@ IMAGEFS_HARD_PERCENT = 0.15
 # smallest useful value is 1s. Two GC checks 1 s apart after each import make every image older.
 MIN_GC_AGE = "1s"
 # The first two images after the daemon starts are small, so the GC target is reached after a
-# few images and the tail of the list stays in place.
+# few images and the later, larger images are left in place.
 FIRST_IMAGE_BYTES = (2 * MIB, 3 * MIB)
 MAX_FILL_IMAGE_BYTES = 12 * MIB
 MIN_FILL_IMAGE_BYTES = 256 * 1024
@@ -64,6 +64,8 @@ MIN_FILL_IMAGE_BYTES = 256 * 1024
 FILL_AIM_FRACTION = 0.155
 MAX_IMPORTS = 40
 EVENT_TIMEOUT_S = 30.0
+# The daemon stops itself after this many ticks (1 s each) if the test dies before its SIGTERM.
+DAEMON_MAX_TICKS = 180
 
 
 def float32(value: float) -> float:
@@ -99,7 +101,9 @@ def list_images(node: ContainerdNode) -> dict[str, CriImage]:
     """Return the runtime's images keyed by image id."""
     response = node.cri_call("ImageService/ListImages", api.ListImagesRequest(), api.ListImagesResponse)
     return {
-        image.id: CriImage(id=image.id, tags=tuple(image.repo_tags), size_bytes=image.size, pinned=image.pinned)
+        image.id: CriImage(
+            id=image.id, tags=tuple(image.repo_tags), size_bytes=image.size, pinned=image.pinned
+        )
         for image in response.images
     }
 
@@ -119,10 +123,11 @@ def shortfall_message_parts(version: str, *, target: int, freed: int) -> list[st
     minor = int(version.removeprefix("v").split(".")[1])
     if minor >= 35:
         return ["Insufficient free disk space on the node's image filesystem", f"(freed {freed} bytes)"]
-    return [
+    message = (
         "Failed to garbage collect required amount of images. "
         f"Attempted to free {target} bytes, but only found {freed} bytes eligible to free."
-    ]
+    )
+    return [message]
 
 
 class DaemonRun:
@@ -161,7 +166,11 @@ class DaemonRun:
         return len(self.events(name))
 
     def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], *, after: int = 0, timeout_s: float = EVENT_TIMEOUT_S
+        self,
+        predicate: Callable[[dict[str, Any]], bool],
+        *,
+        after: int = 0,
+        timeout_s: float = EVENT_TIMEOUT_S,
     ) -> dict[str, Any]:
         """Return the first event from index ``after`` on that matches ``predicate``.
 
@@ -186,10 +195,10 @@ class DaemonRun:
 
     def wait_for_gc_checks(self, checks: int, timeout_s: float = EVENT_TIMEOUT_S) -> None:
         """Wait until the daemon has logged ``checks`` more ``image_gc_checked`` events than it has now."""
-        wanted = self.count("image_gc_checked") + checks
+        expected = self.count("image_gc_checked") + checks
         deadline = time.monotonic() + timeout_s
         with self._changed:
-            while sum(event["event"] == "image_gc_checked" for event in self._events) < wanted:
+            while sum(event["event"] == "image_gc_checked" for event in self._events) < expected:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self.process.poll() is not None:
                     raise AssertionError(
@@ -245,12 +254,20 @@ def daemon(node: ContainerdNode, running_pod: PodHandle, tmp_path: Path) -> Iter
         f"imageMinimumGCAge: {MIN_GC_AGE}\n"
     )
     run = DaemonRun(
-        "--cri-endpoint", node.endpoint,
-        "--root-dir", str(node.kubelet_root),
-        "--kubelet-config", str(config),
-        "--interval", "1",
-        "--image-gc-period", "1",
-        "--log-level", "debug",
+        "--cri-endpoint",
+        node.endpoint,
+        "--root-dir",
+        str(node.kubelet_root),
+        "--kubelet-config",
+        str(config),
+        "--interval",
+        "1",
+        "--image-gc-period",
+        "1",
+        "--log-level",
+        "debug",
+        "--ticks",
+        str(DAEMON_MAX_TICKS),
     )
     try:
         yield run
@@ -259,10 +276,16 @@ def daemon(node: ContainerdNode, running_pod: PodHandle, tmp_path: Path) -> Iter
     assert exit_code == 0, f"daemon exited with {exit_code}: {run._stderr_tail()}"
 
 
+def import_and_sync(node: ContainerdNode, image: BuiltImage) -> None:
+    """Import ``image``, delete its archive and flush the filesystem, so statfs shows the import."""
+    import_image(node, image)
+    image.archive_path.unlink()
+    os.sync()
+
+
 def import_and_wait(node: ContainerdNode, daemon: DaemonRun, image: BuiltImage) -> None:
     """Import ``image`` and wait for two GC checks, so it is detected and older than the minimum age."""
-    import_image(node, image)
-    os.sync()
+    import_and_sync(node, image)
     daemon.wait_for_gc_checks(2)
 
 
@@ -270,13 +293,15 @@ def fill_to_gc_threshold(node: ContainerdNode, daemon: DaemonRun, images_dir: Pa
     """Import images until usage reaches the high threshold; return their tags in import order.
 
     Each image after the first two is sized to about half of the gap to the aimed available
-    bytes, because an imported image takes about twice its size on disk (the layer blob in the
-    content store and its unpacked snapshot).
+    bytes. An imported image takes about twice its CRI size on disk, because containerd keeps
+    the layer blob in its content store and the unpacked files in a snapshot.
     """
     tags: list[str] = []
     capacity, available = fs_numbers(node.image_fs_mount)
     while usage_percent(capacity, available) < HIGH_THRESHOLD_PERCENT:
-        assert len(tags) < MAX_IMPORTS, f"usage still {usage_percent(capacity, available)} % after {len(tags)} images"
+        assert len(tags) < MAX_IMPORTS, (
+            f"usage still {usage_percent(capacity, available)} % after {len(tags)} images"
+        )
         if len(tags) < len(FIRST_IMAGE_BYTES):
             size = FIRST_IMAGE_BYTES[len(tags)]
         else:
@@ -289,10 +314,8 @@ def fill_to_gc_threshold(node: ContainerdNode, daemon: DaemonRun, images_dir: Pa
     return tags
 
 
-def expected_gc_run(
-    order: list[CriImage], target: int
-) -> tuple[list[str], int, int]:
-    """Walk candidates as the kubelet's freeSpace does; return removed ids, bytes freed and the rest."""
+def expected_gc_run(order: list[CriImage], target: int) -> tuple[list[str], int, int]:
+    """Walk candidates as the kubelet's freeSpace does and return removed ids, bytes freed and the count left."""
     removed: list[str] = []
     freed = 0
     for image in order:
@@ -303,11 +326,13 @@ def expected_gc_run(
     return removed, freed, len(order) - len(removed)
 
 
-def test_image_gc_with_imported_images(node: ContainerdNode, running_pod: PodHandle, daemon: DaemonRun, tmp_path: Path) -> None:
-    """Images filling imagefs past 85 % are GC'd in the kubelet's order; below 15 % available, DiskPressure."""
+def test_image_gc_with_imported_images(
+    node: ContainerdNode, running_pod: PodHandle, daemon: DaemonRun, tmp_path: Path
+) -> None:
+    """Images filling imagefs past 85 % are GC'd in the kubelet's order, and below 15 % available set DiskPressure."""
     images_dir = tmp_path / "images"
 
-    # stage 1: the daemon's first detection sees the pause image and the running pod's image
+    # stage 1: the daemon's first detection lists the pause image and the running pod's image
     daemon.wait_for(lambda event: event["event"] == "image_gc_checked")
     start_images = list_images(node)
     detection = daemon.wait_for(
@@ -326,7 +351,7 @@ def test_image_gc_with_imported_images(node: ContainerdNode, running_pod: PodHan
     images = list_images(node)
     fill_ids = [image_id_of(images, tag) for tag in fill_tags]
 
-    # the latest plan logged; it is logged again whenever the set of removed images changes
+    # the latest plan logged, because the daemon logs a plan again whenever its removed images change
     runs = daemon.events("image_gc_would_run")
     assert runs, "image_gc_would_run was never logged"
     gc = runs[-1]
@@ -342,10 +367,10 @@ def test_image_gc_with_imported_images(node: ContainerdNode, running_pod: PodHan
     assert gc["bytes_to_free"] == gc["capacity"] * (100 - LOW_THRESHOLD_PERCENT) // 100 - gc["available"]
     assert gc["device"].split()[0] == node.image_fs.device
 
-    # candidates: the pause image (first detected at the start, unless the runtime pins it),
-    # then the imported images in import order; the running pod's image is in use
-    first_detected = [images[pause_id]] + [images[image_id] for image_id in fill_ids]
-    candidates = [image for image in first_detected if not image.pinned]
+    # Candidates in order: the pause image (detected at the start) unless the runtime pins it,
+    # then the imported images in import order. The running pod's image is in use.
+    detection_order = [images[pause_id]] + [images[image_id] for image_id in fill_ids]
+    candidates = [image for image in detection_order if not image.pinned]
     removed, freed, not_reached = expected_gc_run(candidates, gc["bytes_to_free"])
     assert gc["images_removed"] == removed
     assert app_id not in gc["images_removed"]
@@ -354,7 +379,7 @@ def test_image_gc_with_imported_images(node: ContainerdNode, running_pod: PodHan
     expected_skipped = {"in_use_running": 1}
     if not_reached:
         expected_skipped["target_reached"] = not_reached
-    pinned = len(first_detected) - len(candidates)
+    pinned = len(detection_order) - len(candidates)
     if pinned:
         expected_skipped["pinned"] = pinned
     assert gc["images_skipped"] == expected_skipped
@@ -380,8 +405,7 @@ def test_image_gc_with_imported_images(node: ContainerdNode, running_pod: PodHan
     while available >= imagefs_hard_threshold(capacity):
         assert count < MAX_IMPORTS, f"available still {available} bytes after {count} images"
         size = max(MIN_FILL_IMAGE_BYTES, (available - imagefs_hard_threshold(capacity)) // 2 + MIB)
-        import_image(node, build_sized_image(images_dir, f"evictsim.test/fill-{count:02d}:1", size))
-        os.sync()
+        import_and_sync(node, build_sized_image(images_dir, f"evictsim.test/fill-{count:02d}:1", size))
         count += 1
         capacity, available = fs_numbers(node.image_fs_mount)
 
@@ -394,7 +418,9 @@ def test_image_gc_with_imported_images(node: ContainerdNode, running_pod: PodHan
     assert met["observed"] < met["threshold"]
     assert met["device"].split()[0] == node.image_fs.device
     condition = daemon.wait_for(
-        lambda event: event["event"] == "node_condition_would_change" and event["condition"] == "DiskPressure",
+        lambda event: (
+            event["event"] == "node_condition_would_change" and event["condition"] == "DiskPressure"
+        ),
         after=mark,
     )
     assert condition["status"] == "True"
@@ -404,5 +430,7 @@ def test_image_gc_with_imported_images(node: ContainerdNode, running_pod: PodHan
     # every image GC run logged keeps the kubelet's arithmetic on its own numbers
     for run in daemon.events("image_gc_would_run"):
         assert run["usage_percent"] == 100 - run["available"] * 100 // run["capacity"]
-        assert run["bytes_to_free"] == run["capacity"] * (100 - LOW_THRESHOLD_PERCENT) // 100 - run["available"]
+        assert (
+            run["bytes_to_free"] == run["capacity"] * (100 - LOW_THRESHOLD_PERCENT) // 100 - run["available"]
+        )
         assert app_id not in run["images_removed"]
