@@ -1,7 +1,7 @@
 """What-if evaluation: apply overrides to a copy of the latest sample and decide on the copy.
 
 The live sample is never modified: every changed part of the Summary is a new object made with
-``dataclasses.replace``, and unchanged parts are shared with the live sample.
+:func:`_shallow_copy`, and unchanged parts are shared with the live sample.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Mapping
-from typing import Any
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from simulator.api.decision import DecisionView, decide, detect_layout, engine_victims
 from simulator.api.live import Sample
@@ -152,9 +153,10 @@ class _Editor:
                 field=field,
                 value=delta,
             )
-        self.memory = dataclasses.replace(
-            self.memory, available_bytes=available, working_set_bytes=self.memory.working_set_bytes + delta
-        )
+        memory = _shallow_copy(self.memory)
+        memory.available_bytes = available
+        memory.working_set_bytes = self.memory.working_set_bytes + delta
+        self.memory = memory
         self.pods_memory_delta += delta
 
     def use_pids(self, delta: int, *, field: str) -> None:
@@ -164,26 +166,48 @@ class _Editor:
         curproc = self.rlimit.curproc + delta
         if curproc < 0:
             raise InputError(f"{field}: {delta} would make the process count {curproc}", field=field, value=delta)
-        self.rlimit = dataclasses.replace(self.rlimit, curproc=curproc)
+        rlimit = _shallow_copy(self.rlimit)
+        rlimit.curproc = curproc
+        self.rlimit = rlimit
 
     def build(self) -> Summary:
         system_containers = self.summary.node.system_containers
         if self.pods_memory_delta:
             system_containers = [_pods_container_with(c, self.pods_memory_delta) for c in system_containers]
-        node = dataclasses.replace(
-            self.summary.node,
-            fs=self.fs["fs"],
-            image_fs=self.fs["image_fs"],
-            container_fs=self.fs["container_fs"],
-            memory=self.memory,
-            rlimit=self.rlimit,
-            system_containers=system_containers,
-        )
+        node = _shallow_copy(self.summary.node)
+        node.fs = self.fs["fs"]
+        node.image_fs = self.fs["image_fs"]
+        node.container_fs = self.fs["container_fs"]
+        node.memory = self.memory
+        node.rlimit = self.rlimit
+        node.system_containers = system_containers
         return Summary(node=node, pods=self.pods, provenance=self.summary.provenance)
 
 
+_Stats = TypeVar("_Stats")
+_FIELD_GETTERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _shallow_copy(stats: _Stats) -> _Stats:
+    """Return a new instance of the Summary dataclass ``stats`` with the same field values.
+
+    The copy's fields can then be assigned, because the Summary dataclasses are not frozen. This
+    is about 4 times faster than ``dataclasses.replace``, which checks every field's init flag and
+    collects keyword arguments on each call, and a pressure what-if makes about 12 such copies.
+    """
+    cls = type(stats)
+    getter = _FIELD_GETTERS.get(cls)
+    if getter is None:
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        # Positional construction needs every field in __init__, and attrgetter returns a
+        # tuple only for two or more names.
+        assert len(fields) >= 2 and all(f.init for f in fields), f"{cls.__name__} cannot be copied positionally"
+        getter = _FIELD_GETTERS[cls] = operator.attrgetter(*(f.name for f in fields))
+    return cls(*getter(stats))
+
+
 def _use(stats: FsStats, used_bytes: int, inodes_used: int, *, field: str, notes: list[str]) -> FsStats:
-    changes: dict[str, Any] = {}
+    changes: dict[str, int] = {}
     if used_bytes and stats.available_bytes is not None:
         available = stats.available_bytes - used_bytes
         capacity = stats.capacity_bytes
@@ -211,19 +235,24 @@ def _use(stats: FsStats, used_bytes: int, inodes_used: int, *, field: str, notes
         changes["inodes_free"] = max(0, inodes_free)
         if stats.inodes_used is not None:
             changes["inodes_used"] = max(0, stats.inodes_used + inodes_used)
-    return dataclasses.replace(stats, **changes) if changes else stats
+    if not changes:
+        return stats
+    changed = _shallow_copy(stats)
+    for name, value in changes.items():
+        setattr(changed, name, value)
+    return changed
 
 
 def _pods_container_with(container: Any, delta: int) -> Any:
     memory = container.memory
     if container.name != "pods" or memory is None or memory.available_bytes is None or memory.working_set_bytes is None:
         return container
-    new_memory = dataclasses.replace(
-        memory,
-        available_bytes=max(0, memory.available_bytes - delta),
-        working_set_bytes=max(0, memory.working_set_bytes + delta),
-    )
-    return dataclasses.replace(container, memory=new_memory)
+    new_memory = _shallow_copy(memory)
+    new_memory.available_bytes = max(0, memory.available_bytes - delta)
+    new_memory.working_set_bytes = max(0, memory.working_set_bytes + delta)
+    new_container = _shallow_copy(container)
+    new_container.memory = new_memory
+    return new_container
 
 
 @dataclasses.dataclass(frozen=True)
@@ -423,22 +452,31 @@ def _engine_reclaim_signal(engine_decision: Any) -> Signal | None:
 def _restamped(summary: Summary, when: dt.datetime) -> Summary:
     """Return ``summary`` with its node stats timed ``when``, so the engine treats them as refreshed."""
     node = summary.node
+    # Filesystems shared between fs, image_fs and container_fs stay shared in the copy.
+    stamped_by_id: dict[int, Any] = {}
 
     def stamp(stats: Any) -> Any:
-        return dataclasses.replace(stats, time=when) if stats is not None and stats.time is not None else stats
+        if stats is None or stats.time is None:
+            return stats
+        copy = stamped_by_id.get(id(stats))
+        if copy is None:
+            copy = stamped_by_id[id(stats)] = _shallow_copy(stats)
+            copy.time = when
+        return copy
 
-    system_containers = [
-        dataclasses.replace(c, memory=stamp(c.memory)) if c.memory is not None else c for c in node.system_containers
-    ]
-    stamped = dataclasses.replace(
-        node,
-        memory=stamp(node.memory),
-        fs=stamp(node.fs),
-        image_fs=stamp(node.image_fs),
-        container_fs=stamp(node.container_fs),
-        rlimit=stamp(node.rlimit),
-        system_containers=system_containers,
-    )
+    system_containers = []
+    for container in node.system_containers:
+        if container.memory is not None:
+            container = _shallow_copy(container)
+            container.memory = stamp(container.memory)
+        system_containers.append(container)
+    stamped = _shallow_copy(node)
+    stamped.memory = stamp(node.memory)
+    stamped.fs = stamp(node.fs)
+    stamped.image_fs = stamp(node.image_fs)
+    stamped.container_fs = stamp(node.container_fs)
+    stamped.rlimit = stamp(node.rlimit)
+    stamped.system_containers = system_containers
     return Summary(node=stamped, pods=summary.pods, provenance=summary.provenance)
 
 
