@@ -60,7 +60,11 @@ class ContainerOutcome(enum.StrEnum):
 
     @property
     def removed(self) -> bool:
-        return self.value.startswith("removed")
+        return self in _REMOVED_OUTCOMES
+
+
+# A set lookup, so the loop over every container does not read each enum's value.
+_REMOVED_OUTCOMES = frozenset(outcome for outcome in ContainerOutcome if outcome.value.startswith("removed"))
 
 
 class SandboxOutcome(enum.StrEnum):
@@ -297,11 +301,17 @@ def plan_container_gc(
                 flattened, total - policy.max_containers, removed, ContainerOutcome.REMOVED_MAX_CONTAINERS
             )
 
+    decisions = result.containers
     for container in containers:
-        outcome = removed.get(container.id) or kept_reason.get(container.id) or ContainerOutcome.KEPT_NEWEST
-        result.containers.append(ContainerDecision(container, outcome, usage.get(container.id)))
-        if outcome.removed and container.id in usage:
-            result.bytes_freed += usage[container.id].total_bytes
+        container_id = container.id
+        container_usage = usage.get(container_id)
+        outcome = removed.get(container_id)
+        if outcome is not None:
+            if container_usage is not None:
+                result.bytes_freed += container_usage.total_bytes
+        else:
+            outcome = kept_reason.get(container_id) or ContainerOutcome.KEPT_NEWEST
+        decisions.append(ContainerDecision(container, outcome, container_usage))
 
     # 5. sandboxes, against the containers that would remain
     remaining_sandbox_ids = {c.pod_sandbox_id for c in containers if c.id not in removed}

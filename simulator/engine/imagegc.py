@@ -32,6 +32,7 @@ import dataclasses
 import datetime as dt
 import enum
 import json
+import operator
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -176,7 +177,7 @@ def validate_policy(policy: ImageGCPolicyLike) -> None:
 _record_writes = 0
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(slots=True, init=False)
 class ImageRecord:
     """The kubelet's in-memory record of one image.
 
@@ -190,20 +191,43 @@ class ImageRecord:
     size_bytes: int = 0
     pinned: bool = False
     display_name: str = ""
-    # Candidates built from this record, keyed by (outcome, trigger); emptied on every write.
-    candidate_cache: dict[tuple[Outcome, Trigger | None], Candidate] = dataclasses.field(
-        default_factory=dict, init=False, repr=False, compare=False
+    # Candidates built from this record, keyed by outcome or (outcome, trigger). Every write
+    # to another field empties it.
+    candidate_cache: dict[Outcome | tuple[Outcome, Trigger], Candidate] = dataclasses.field(
+        default_factory=dict, repr=False, compare=False
     )
+
+    def __init__(
+        self,
+        image_id: str,
+        first_detected: dt.datetime | None,
+        last_used: dt.datetime | None = None,
+        size_bytes: int = 0,
+        pinned: bool = False,
+        display_name: str = "",
+    ) -> None:
+        global _record_writes
+        _record_writes += 1
+        # object.__setattr__ skips the write hook below, which would count every field.
+        set_field = object.__setattr__
+        set_field(self, "image_id", image_id)
+        set_field(self, "first_detected", first_detected)
+        set_field(self, "last_used", last_used)
+        set_field(self, "size_bytes", size_bytes)
+        set_field(self, "pinned", pinned)
+        set_field(self, "display_name", display_name)
+        set_field(self, "candidate_cache", {})
 
     def __setattr__(self, name: str, value: Any) -> None:
         global _record_writes
         object.__setattr__(self, name, value)
         if name != "candidate_cache":
             _record_writes += 1
-            # Unset while __init__ assigns the fields before it.
-            cache = getattr(self, "candidate_cache", None)
-            if cache:
-                cache.clear()
+            try:
+                self.candidate_cache.clear()
+            except AttributeError:
+                # copy and pickle set the fields one by one on an empty instance.
+                pass
 
 
 # Go's zero time sorts before every real time.
@@ -306,8 +330,15 @@ class ImageDetector:
             seen.add(image_id)
             record = records.get(image_id)
             if record is None:
-                record = ImageRecord(image_id=image_id, first_detected=detect_time, display_name=image.display_name)
-                records[image_id] = record
+                records[image_id] = ImageRecord(
+                    image_id,
+                    detect_time,
+                    now if image_id in in_use else None,
+                    image.size_bytes,
+                    image.pinned,
+                    image.display_name,
+                )
+                continue
             # Writes only on change, because every write empties the record's caches.
             if image_id in in_use and record.last_used != now:
                 record.last_used = now
@@ -616,8 +647,9 @@ def _ordered_candidates(
     """Split records into GC candidates in eviction order and images kept for being in use or pinned."""
     protected: list[Candidate] = []
     candidates: list[ImageRecord] = []
+    in_use = detection.in_use
     for record in detector.records.values():
-        reason = detection.in_use.get(record.image_id)
+        reason = in_use.get(record.image_id)
         if reason is not None:
             protected.append(_candidate(record, reason))
         elif record.pinned:
@@ -625,14 +657,18 @@ def _ordered_candidates(
         else:
             candidates.append(record)
     candidates.sort(key=eviction_order_key)
-    protected.sort(key=lambda candidate: candidate.image_id)
+    protected.sort(key=_CANDIDATE_IMAGE_ID)
     return candidates, protected
+
+
+# Candidate.image_id, read in C by sort.
+_CANDIDATE_IMAGE_ID = operator.itemgetter(0)
 
 
 def _candidate(record: ImageRecord, outcome: Outcome, trigger: Trigger | None = None) -> Candidate:
     """Return the record's candidate for ``outcome``, built once per record state."""
     cache = record.candidate_cache
-    key = (outcome, trigger)
+    key: Outcome | tuple[Outcome, Trigger] = outcome if trigger is None else (outcome, trigger)
     candidate = cache.get(key)
     if candidate is None:
         candidate = Candidate(
