@@ -29,9 +29,7 @@ The expected values restate the kubelet's eviction manager (``pkg/kubelet/evicti
 from __future__ import annotations
 
 import json
-import os
 import re
-import shlex
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -43,7 +41,6 @@ from harness.containerd import ContainerdNode
 from harness.images import build_sized_image, build_workload_image, import_image
 from harness.loopfs import MIB
 from harness.pods import DONE_MARKER, SLEEP_FOREVER, PodHandle, remove_pod, run_pod, wait_for_log
-
 from test_daemon_containerd import DaemonProcess, fs_numbers
 
 from simulator.cri.client import CriClient
@@ -62,15 +59,17 @@ AVAILABLE_DRIFT = MIB
 IMAGE_FS_SIGNALS = {"imagefs.available", "containerfs.available"}
 WRITABLE_LAYER_TIMEOUT_S = 60.0
 
-# MiB each pod writes into its writable layer and into its emptyDir volume "scratch".
-WRITES_MIB: dict[str, tuple[int, int]] = {
-    "alpha": (24, 32),
-    "bravo": (12, 16),
-    "charlie": (6, 4),
-    "delta": (1, 10),
+# MiB each container writes into its writable layer and into the pod's emptyDir volume
+# "scratch", per pod and container name. The first container of each pod is "main".
+WRITES_MIB: dict[str, dict[str, tuple[int, int]]] = {
+    "alpha": {"main": (24, 32)},
+    "bravo": {"main": (12, 16)},
+    "charlie": {"main": (6, 4), "sidecar": (2, 0)},
+    "delta": {"main": (1, 10)},
 }
-# Pod-level ephemeral-storage requests and priorities, as written in PODS_FILE.
-REQUESTS = {"alpha": 64 * MIB, "bravo": 0, "charlie": 0, "delta": 3 * MIB}
+# Pod-level ephemeral-storage requests (the sum of the containers') and priorities, as
+# written in PODS_FILE. charlie's sidecar requests 1Mi and its main container nothing.
+REQUESTS = {"alpha": 64 * MIB, "bravo": 0, "charlie": 1 * MIB, "delta": 3 * MIB}
 PRIORITIES = {"alpha": 0, "bravo": 1000, "charlie": 0, "delta": 0}
 
 
@@ -102,7 +101,7 @@ def parse_binary_quantity(text: str) -> int:
 
 
 def test_canonical_bytes_matches_kubelet_forms() -> None:
-    """Forms restated from apimachinery's quantity tests: 1.5Gi prints as 1536Mi."""
+    """BinarySI forms as apimachinery's Quantity.CanonicalizeBytes prints them: 1.5Gi as 1536Mi."""
     assert canonical_bytes(1536 * MIB) == "1536Mi"
     assert canonical_bytes(1024 * MIB) == "1Gi"
     assert canonical_bytes(1023) == "1023"
@@ -173,33 +172,41 @@ def disk_usage_bytes(path: Path) -> int:
     return total
 
 
-def write_command(rootfs_mib: int, volume_mib: int) -> list[str]:
-    """Return a command writing random data to the writable layer and to /scratch, then sleeping."""
+def write_command(container: str, rootfs_mib: int, volume_mib: int) -> list[str]:
+    """Return a command writing random data to the writable layer and to /scratch, then sleeping.
+
+    The file in /scratch is named after the container, because the pod's containers share it.
+    """
     script = (
         f"/bin/dd if=/dev/urandom of=/data.bin bs=1M count={rootfs_mib} 2>/dev/null"
-        f" && /bin/dd if=/dev/urandom of=/scratch/data.bin bs=1M count={volume_mib} 2>/dev/null"
+        f" && /bin/dd if=/dev/urandom of=/scratch/{container}.bin bs=1M count={volume_mib} 2>/dev/null"
         f" && /bin/sync && echo {DONE_MARKER}; {SLEEP_FOREVER}"
     )
     return ["/bin/sh", "-c", script]
 
 
-def writable_layers(node: ContainerdNode, container_ids: dict[str, str]) -> dict[str, int]:
+def writable_layers(node: ContainerdNode, pods: dict[str, PodHandle]) -> dict[tuple[str, str], int]:
     """Wait until CRI reports each container's writable layer at its written size, stable for 2 s.
 
     containerd refreshes snapshot usage periodically, so a fresh container first reports 0.
-    Returns the used bytes per pod name.
+    Returns the used bytes per (pod name, container name).
     """
+    container_ids = {
+        (pod, container): container_id
+        for pod, handle in pods.items()
+        for container, container_id in handle.container_ids.items()
+    }
     deadline = time.monotonic() + WRITABLE_LAYER_TIMEOUT_S
-    previous: dict[str, int] | None = None
-    current: dict[str, int] = {}
+    previous: dict[tuple[str, str], int] | None = None
+    current: dict[tuple[str, str], int] = {}
     with CriClient(node.endpoint) as cri:
         while time.monotonic() < deadline:
             stats = {s.id: s for s in cri.list_container_stats()}
             current = {}
-            for pod, container_id in container_ids.items():
+            for key, container_id in container_ids.items():
                 layer = stats[container_id].writable_layer if container_id in stats else None
-                current[pod] = (layer.used_bytes or 0) if layer is not None else 0
-            written = all(current[pod] >= WRITES_MIB[pod][0] * MIB for pod in container_ids)
+                current[key] = (layer.used_bytes or 0) if layer is not None else 0
+            written = all(current[pod, name] >= WRITES_MIB[pod][name][0] * MIB for pod, name in current)
             if written and current == previous:
                 return current
             previous = current if written else None
@@ -213,33 +220,49 @@ class Scenario:
 
     node: ContainerdNode
     pods: dict[str, PodHandle]
-    rootfs: dict[str, int]
+    # writable layer bytes per (pod name, container name)
+    container_rootfs: dict[tuple[str, str], int]
+    # emptyDir "scratch" bytes per pod name
     volumes: dict[str, int]
+
+    def pod_rootfs(self, pod: str) -> int:
+        """Return the sum of the pod's containers' writable layers."""
+        return sum(used for (name, _), used in self.container_rootfs.items() if name == pod)
+
+
+def start_pod(node: ContainerdNode, name: str) -> PodHandle:
+    """Run pod ``name`` of PODS_FILE with its containers writing as WRITES_MIB gives."""
+    item = next(
+        item for item in json.loads(PODS_FILE.read_text())["items"] if item["metadata"]["name"] == name
+    )
+    metadata = item["metadata"]
+    commands = {container: write_command(container, *mib) for container, mib in WRITES_MIB[name].items()}
+    handle = run_pod(
+        node,
+        name,
+        metadata["namespace"],
+        IMAGE,
+        commands.pop("main"),
+        uid=metadata["uid"],
+        empty_dirs={"scratch": "/scratch"},
+        extra_containers=commands,
+    )
+    for container in handle.container_ids:
+        wait_for_log(handle, container)
+    return handle
 
 
 @pytest.fixture
 def scenario(containerd_node_factory: Callable[..., ContainerdNode], tmp_path: Path) -> Iterator[Scenario]:
     node = containerd_node_factory()
     import_image(node, build_workload_image(tmp_path / "images", IMAGE))
-    specs = {item["metadata"]["name"]: item for item in json.loads(PODS_FILE.read_text())["items"]}
     pods: dict[str, PodHandle] = {}
     try:
-        for name, (rootfs_mib, volume_mib) in WRITES_MIB.items():
-            metadata = specs[name]["metadata"]
-            pods[name] = run_pod(
-                node,
-                name,
-                metadata["namespace"],
-                IMAGE,
-                write_command(rootfs_mib, volume_mib),
-                uid=metadata["uid"],
-                empty_dirs={"scratch": "/scratch"},
-            )
-        for handle in pods.values():
-            wait_for_log(handle, "main")
-        rootfs = writable_layers(node, {name: handle.container_ids["main"] for name, handle in pods.items()})
+        for name in WRITES_MIB:
+            pods[name] = start_pod(node, name)
+        container_rootfs = writable_layers(node, pods)
         volumes = {name: disk_usage_bytes(handle.empty_dirs["scratch"]) for name, handle in pods.items()}
-        yield Scenario(node=node, pods=pods, rootfs=rootfs, volumes=volumes)
+        yield Scenario(node=node, pods=pods, container_rootfs=container_rootfs, volumes=volumes)
     finally:
         for handle in pods.values():
             remove_pod(node, handle)
@@ -261,14 +284,22 @@ def threshold_above(available: int) -> int:
 def run_daemon(node: ContainerdNode, config: Path, ticks: int = 4) -> DaemonProcess:
     """Run the daemon for ``ticks`` one-second ticks at debug level and wait for it to exit."""
     daemon = DaemonProcess(
-        "--cri-endpoint", node.endpoint,
-        "--root-dir", str(node.kubelet_root),
-        "--kubelet-config", str(config),
-        "--pods", str(PODS_FILE),
-        "--kubelet-version", "1.33",
-        "--log-level", "debug",
-        "--interval", "1",
-        "--ticks", str(ticks),
+        "--cri-endpoint",
+        node.endpoint,
+        "--root-dir",
+        str(node.kubelet_root),
+        "--kubelet-config",
+        str(config),
+        "--pods",
+        str(PODS_FILE),
+        "--kubelet-version",
+        "1.33",
+        "--log-level",
+        "debug",
+        "--interval",
+        "1",
+        "--ticks",
+        str(ticks),
     )
     try:
         daemon.wait_for(lambda e: e["event"] == "daemon_stopped", timeout_s=60)
@@ -314,7 +345,7 @@ def test_imagefs_pressure_evicts_kubelet_choice(scenario: Scenario, tmp_path: Pa
     daemon = run_daemon(node, config)
 
     candidates = [
-        Candidate(name, scenario.rootfs[name], REQUESTS[name], PRIORITIES[name]) for name in WRITES_MIB
+        Candidate(name, scenario.pod_rootfs(name), REQUESTS[name], PRIORITIES[name]) for name in WRITES_MIB
     ]
     order = kubelet_disk_order(candidates)
     assert order == ["charlie", "bravo", "delta", "alpha"]
@@ -341,24 +372,29 @@ def test_imagefs_pressure_evicts_kubelet_choice(scenario: Scenario, tmp_path: Pa
     assert reclaims[0]["bytes_freed"] < THRESHOLD_MARGIN
     assert event_index(daemon, reclaims[0]) < event_index(daemon, eviction)
 
-    ranked = [e for e in daemon.named("pods_ranked")]
+    ranked = daemon.named("pods_ranked")
     assert ranked, "no pods_ranked debug event"
     ranking = ranked[-1]["ranking"]
     assert [entry["pod"] for entry in ranking] == [f"default/{name}" for name in order]
     assert {entry["pod"]: entry["usage"] for entry in ranking} == {
-        f"default/{name}": scenario.rootfs[name] for name in WRITES_MIB
+        f"default/{name}": scenario.pod_rootfs(name) for name in WRITES_MIB
     }
 
     # NOTE: the harness keeps pod logs under the kubelet root, not /var/log/pods where the
     # daemon reads them, so the daemon counts 0 log bytes. The kubelet would add the log
     # directory's few KiB to the container's usage in the message.
-    usage = scenario.rootfs["charlie"]
+    # Both of charlie's containers exceed their own requests (main: 6 MiB over none, sidecar:
+    # 2 MiB over 1Mi). The kubelet lists them in the order of the pod's container stats,
+    # which the runtime decides. The daemon's stats are in name order.
+    main_usage = scenario.container_rootfs["charlie", "main"]
+    sidecar_usage = scenario.container_rootfs["charlie", "sidecar"]
+    offending = [("main", main_usage, 0), ("sidecar", sidecar_usage, 1 * MIB)]
     observed_available = split_available(eviction["message"])
     assert abs(observed_available - available) <= AVAILABLE_DRIFT
-    assert eviction["message"] == expected_message(canonical_bytes(threshold), observed_available, [("main", usage, 0)])
+    assert eviction["message"] == expected_message(canonical_bytes(threshold), observed_available, offending)
     assert eviction["annotations"] == {
-        "offending_containers": "main",
-        "offending_containers_usage": canonical_bytes(usage),
+        "offending_containers": "main,sidecar",
+        "offending_containers_usage": f"{canonical_bytes(main_usage)},{canonical_bytes(sidecar_usage)}",
         "starved_resource": RESOURCE,
     }
 
@@ -368,7 +404,7 @@ def test_nodefs_pressure_evicts_kubelet_choice(scenario: Scenario, tmp_path: Pat
 
     alpha's 32 MiB volume stays under its 64Mi request. delta and charlie both exceed their
     requests at priority 0, and delta's usage minus request (about 7 MiB) beats charlie's
-    (about 4 MiB). No node-level reclaim runs for nodefs with a dedicated imagefs. delta's
+    (about 3 MiB). No node-level reclaim runs for nodefs with a dedicated imagefs. delta's
     container (1 MiB writable layer) stays under its 3Mi request, so the message lists no
     container, and the annotations are present but empty.
     """
@@ -419,3 +455,58 @@ def test_nodefs_pressure_evicts_kubelet_choice(scenario: Scenario, tmp_path: Pat
         "offending_containers_usage": "",
         "starved_resource": RESOURCE,
     }
+
+
+def test_imagefs_reclaim_sufficient_evicts_nothing(
+    containerd_node_factory: Callable[..., ContainerdNode], tmp_path: Path
+) -> None:
+    """An unused image larger than the shortfall lets image GC relieve imagefs, so no pod is evicted.
+
+    The image is imported before the daemon starts. No kubelet process is visible, so the
+    daemon counts every image present at its first detection as older than imageMinimumGCAge
+    (``image_detection_assumed``). The kubelet's reclaim success test then finds no threshold
+    met after image GC has freed the image, and returns without ranking pods.
+    """
+    node = containerd_node_factory()
+    images_dir = tmp_path / "images"
+    import_image(node, build_workload_image(images_dir, IMAGE))
+    idle = build_sized_image(images_dir, "evictsim.test/idle:1", 4 * THRESHOLD_MARGIN // 3)
+    import_image(node, idle)
+    with CriClient(node.endpoint) as cri:
+        idle_id, idle_size = next(
+            (image.id, image.size_bytes) for image in cri.list_images() if idle.name in image.repo_tags
+        )
+    handle = start_pod(node, "charlie")
+    try:
+        writable_layers(node, {"charlie": handle})
+        _, available = fs_numbers(node.image_fs_mount)
+        # the shortfall (threshold - available) is at most THRESHOLD_MARGIN / 2 + 1 MiB
+        threshold = -(-(available + THRESHOLD_MARGIN // 2) // MIB) * MIB
+        config = write_kubelet_config(
+            tmp_path / "kubelet-config.yaml", {"imagefs.available": f"{threshold // MIB}Mi"}
+        )
+
+        daemon = run_daemon(node, config)
+    finally:
+        remove_pod(node, handle)
+
+    assert idle_size >= THRESHOLD_MARGIN
+    assert daemon.named("image_detection_assumed"), "the daemon saw a kubelet process; image ages are unknown"
+
+    met = [e for e in daemon.named("threshold_met") if e["signal"] == "imagefs.available"]
+    assert len(met) == 1
+    assert met[0]["observed"] < threshold
+
+    reclaims = [e for e in daemon.named("reclaim_would_run") if e["signal"] in IMAGE_FS_SIGNALS]
+    assert reclaims, "no reclaim_would_run for the imagefs threshold"
+    reclaim = reclaims[0]
+    assert reclaim["sufficient"] is True
+    assert reclaim["bytes_freed"] >= idle_size
+    assert reclaim["bytes_freed"] > threshold - met[0]["observed"]
+    image_steps = [step for step in reclaim["steps"] if step["step"] == "imageGC"]
+    assert len(image_steps) == 1
+    outcomes = {c["imageId"]: c["outcome"] for c in image_steps[0]["details"]["candidates"]}
+    assert outcomes[idle_id] == "removed"
+
+    assert daemon.named("pod_would_be_evicted") == []
+    assert daemon.named("eviction_blocked") == []
