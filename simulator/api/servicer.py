@@ -159,7 +159,8 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
         self._on_request = on_request
         self._clock = clock
         self._decision_cache: tuple[int, DecisionView] | None = None
-        self._message_cache: tuple[int, pb.Decision] | None = None
+        # The latest sample's sequence number and its decision messages, keyed by with_detail.
+        self._message_cache: tuple[int, dict[bool, pb.Decision]] | None = None
         self._cache_lock = threading.Lock()
         self._stopping = threading.Event()
 
@@ -206,6 +207,23 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
                 self._decision_cache = (sample.sequence, view)
         return view
 
+    def live_decision_message(self, sample: Sample, *, with_detail: bool) -> pb.Decision:
+        """Return the decision message on ``sample``, built once per sample and detail flag.
+
+        GetDecision and every WatchDecisions stream share the message, so callers must not modify it.
+        """
+        cached = self._message_cache
+        if cached is not None and cached[0] == sample.sequence and with_detail in cached[1]:
+            return cached[1][with_detail]
+        message = convert.decision_message(self.live_decision(sample), with_detail=with_detail)
+        with self._cache_lock:
+            current = self._message_cache
+            if current is not None and current[0] == sample.sequence:
+                current[1][with_detail] = message
+            elif current is None or current[0] < sample.sequence:
+                self._message_cache = (sample.sequence, {with_detail: message})
+        return message
+
     # -- RPCs ----------------------------------------------------------------------------------
 
     @_rpc
@@ -226,13 +244,7 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
 
     @_rpc
     def GetDecision(self, request: pb.GetDecisionRequest, context: grpc.ServicerContext) -> pb.Decision:
-        sample = self._sample()
-        cached = self._message_cache
-        if cached is not None and cached[0] == sample.sequence:
-            return cached[1]
-        message = convert.decision_message(self.live_decision(sample))
-        self._message_cache = (sample.sequence, message)
-        return message
+        return self.live_decision_message(self._sample(), with_detail=True)
 
     @_rpc
     def Evaluate(self, request: pb.WhatIf, context: grpc.ServicerContext) -> pb.Decision:
@@ -334,7 +346,7 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
             if sample is not None:
                 previous = self.live_decision(sample)
                 sequence = sample.sequence
-                yield self._change(sample, previous, ["initial decision"])
+                yield self._change(sample, ["initial decision"])
         elif (current := self.live.read()) is not None:
             previous = self.live_decision(current)
             sequence = current.sequence
@@ -347,14 +359,14 @@ class WhatIfServicer(pb_grpc.WhatIfServiceServicer):
             changes = describe_changes(previous, view)
             previous = view
             if changes:
-                yield self._change(sample, view, changes)
+                yield self._change(sample, changes)
 
-    def _change(self, sample: Sample, view: DecisionView, changes: list[str]) -> pb.DecisionChange:
+    def _change(self, sample: Sample, changes: list[str]) -> pb.DecisionChange:
         return pb.DecisionChange(
             sequence=sample.sequence,
             sampled_at=format_time(sample.sampled_at),
             changes=changes,
-            decision=convert.decision_message(view, with_detail=False),
+            decision=self.live_decision_message(sample, with_detail=False),
         )
 
     @_rpc
