@@ -244,7 +244,7 @@ def running_pod(node: ContainerdNode, tmp_path: Path) -> Iterator[PodHandle]:
 
 @pytest.fixture
 def daemon(node: ContainerdNode, running_pod: PodHandle, tmp_path: Path) -> Iterator[DaemonRun]:
-    """The daemon on the node, checking image GC every second with the kubelet's default watermarks."""
+    """The daemon on the node, checking image GC every second at watermarks 85/80 (the kubelet's defaults)."""
     config = tmp_path / "kubelet-config.yaml"
     config.write_text(
         "apiVersion: kubelet.config.k8s.io/v1beta1\n"
@@ -274,6 +274,7 @@ def daemon(node: ContainerdNode, running_pod: PodHandle, tmp_path: Path) -> Iter
     finally:
         exit_code = run.stop()
     assert exit_code == 0, f"daemon exited with {exit_code}: {run._stderr_tail()}"
+    assert run.events("daemon_stopped")[-1]["reason"] == "SIGTERM"
 
 
 def import_and_sync(node: ContainerdNode, image: BuiltImage) -> None:
@@ -416,6 +417,7 @@ def test_image_gc_with_imported_images(
     assert met["threshold_value"] == "15%"
     assert met["capacity"] == capacity
     assert met["observed"] < met["threshold"]
+    assert abs(met["observed"] - available) <= 64 * 4096
     assert met["device"].split()[0] == node.image_fs.device
     condition = daemon.wait_for(
         lambda event: (
@@ -430,6 +432,7 @@ def test_image_gc_with_imported_images(
     # every image GC run logged keeps the kubelet's arithmetic on its own numbers
     for run in daemon.events("image_gc_would_run"):
         assert run["usage_percent"] == 100 - run["available"] * 100 // run["capacity"]
+        assert run["usage_percent"] >= HIGH_THRESHOLD_PERCENT
         assert (
             run["bytes_to_free"] == run["capacity"] * (100 - LOW_THRESHOLD_PERCENT) // 100 - run["available"]
         )
