@@ -355,6 +355,11 @@ def test_imagefs_pressure_evicts_kubelet_choice(scenario: Scenario, tmp_path: Pa
     assert met[0]["threshold"] == threshold
     assert met[0]["observed"] < threshold
     assert abs(met[0]["observed"] - available) <= AVAILABLE_DRIFT
+    # with a dedicated imagefs that is not split, containerfs.available copies the imagefs threshold
+    copied = [e for e in daemon.named("threshold_met") if e["signal"] == "containerfs.available"]
+    assert [e["threshold"] for e in copied] == [threshold]
+    conditions = daemon.named("node_condition_would_change")
+    assert [(e["condition"], e["status"]) for e in conditions] == [("DiskPressure", "True")]
 
     evictions = daemon.named("pod_would_be_evicted")
     assert [e["pod"] for e in evictions] == ["default/charlie"]
@@ -425,7 +430,10 @@ def test_nodefs_pressure_evicts_kubelet_choice(scenario: Scenario, tmp_path: Pat
     assert len(met) == 1
     assert met[0]["threshold"] == threshold
     assert abs(met[0]["observed"] - available) <= AVAILABLE_DRIFT
+    # containerfs copies imagefs in this layout, not nodefs, so no other threshold is met
     assert not [e for e in daemon.named("threshold_met") if e["signal"] != "nodefs.available"]
+    conditions = daemon.named("node_condition_would_change")
+    assert [(e["condition"], e["status"]) for e in conditions] == [("DiskPressure", "True")]
 
     evictions = daemon.named("pod_would_be_evicted")
     assert [e["pod"] for e in evictions] == ["default/delta"]
