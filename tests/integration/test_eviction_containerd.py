@@ -3,10 +3,10 @@
 Four host-network pods write known amounts into their writable layers (on the image
 filesystem, containerd's root) and into emptyDir volumes (on the node filesystem, the kubelet
 root). Their priorities, ephemeral-storage requests and the emptyDir volume ``scratch`` come
-from ``tests/data/integration/eviction-pods.json``. The kubelet counts only local volumes that the
-pod spec names, so the spec must list the volume. A hard threshold is then placed 64 MiB above the
-measured available bytes of one filesystem, and the daemon must predict the pod the kubelet
-would evict, with the kubelet's message and annotations.
+from ``tests/data/integration/eviction-pods.json``. The kubelet counts only local volumes that
+the pod spec names, so the spec must list the volume. A hard threshold is then placed 64 MiB
+above the measured available bytes of one filesystem, and the daemon must predict the pod the
+kubelet would evict, with the kubelet's message and annotations.
 
 The expected values restate the kubelet's eviction manager (``pkg/kubelet/eviction``,
 ``helpers.go`` and ``eviction_manager.go``, 1.27-1.35):
@@ -140,8 +140,9 @@ def kubelet_disk_order(candidates: list[Candidate]) -> list[str]:
 def expected_message(threshold: str, available: int, offending: list[tuple[str, int, int]]) -> str:
     """Build the kubelet's eviction message for ephemeral-storage.
 
-    ``threshold`` is the threshold quantity as the kubelet prints it. ``offending`` lists (container name, rootfs + logs usage, request) of the containers whose
-    usage exceeds their request, in the pod spec's order.
+    ``threshold`` is the threshold quantity as the kubelet prints it. ``offending`` lists
+    (container name, rootfs + logs usage, request) of the containers whose usage exceeds their
+    request, in the order of the pod's container stats.
     """
     message = f"The node was low on resource: {RESOURCE}. "
     message += f"Threshold quantity: {threshold}, available: {canonical_bytes(available)}. "
@@ -388,6 +389,7 @@ def test_imagefs_pressure_evicts_kubelet_choice(scenario: Scenario, tmp_path: Pa
     # NOTE: the harness keeps pod logs under the kubelet root, not /var/log/pods where the
     # daemon reads them, so the daemon counts 0 log bytes. The kubelet would add the log
     # directory's few KiB to the container's usage in the message.
+
     # Both of charlie's containers exceed their own requests (main: 6 MiB over none, sidecar:
     # 2 MiB over 1Mi). The kubelet lists them in the order of the pod's container stats,
     # which the runtime decides. The daemon's stats are in name order.
