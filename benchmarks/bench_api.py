@@ -1,13 +1,18 @@
 """Benchmark what-if round trips over the API's Unix socket on a 110-pod, 500-image node.
 
-Run: ``python3 benchmarks/bench_api.py [--duration 10] [--concurrency 64] [--quick]``.
+Run: ``python3 benchmarks/bench_api.py [--duration 5] [--in-flight 1,2,4,8,16,64] [--quick]``.
 
-The server (``--serve``) runs in its own process with a LiveState holding one sample; this
-process is the load generator, a grpc.aio client keeping ``--concurrency`` Evaluate requests
-in flight for ``--duration`` seconds. It prints requests per second and latency percentiles
-per request kind, where the server's time goes (cProfile of the server process, top
-functions by cumulative time), and the in-process evaluation rate of apply_what_if without
-gRPC. The target is at least 2,000 requests/s with p99 <= 5 ms on 2 cores.
+The server (``--serve``) runs in its own process with a LiveState holding one sample. This
+process is the load generator, a grpc.aio client that keeps a fixed number of Evaluate
+requests in flight. For each request kind and each in-flight count it prints requests per second,
+latency percentiles and the server process's CPU time per request. Little's law ties the
+three together: requests in flight = rate x mean latency, so p99 <= 5 ms at 2,000 requests/s
+needs about 10 or fewer in flight. It also prints where the servicer's Python time goes
+(cProfile, in process) and the in-process evaluation rate of apply_what_if without gRPC. The
+target is at least 2,000 requests/s with p99 <= 5 ms on 2 cores.
+
+``--server aio`` serves Evaluate from a grpc.aio server that calls the servicer on its event
+loop, a measurement prototype to compare with the daemon's thread-pool server (``threads``).
 
 Request kinds: ``steady`` writes 1 GiB to imagefs, which crosses no threshold; ``pressure``
 writes enough to meet imagefs.available, so the engine's pass ranks all 110 pods.
@@ -111,14 +116,18 @@ def requests() -> dict[str, pb.WhatIf]:
 # -- server process ---------------------------------------------------------------------------
 
 
-def serve(socket_path: str, workers: int) -> None:
+def serve(socket_path: str, workers: int, kind: str) -> None:
     import structlog
-
-    from simulator.api.server import ServerOptions, start_server
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     live = LiveState()
     live.publish(make_sample())
+    if kind == "aio":
+        asyncio.run(_serve_aio(live, socket_path))
+        return
+
+    from simulator.api.server import ServerOptions, start_server
+
     handle = start_server(live, ServerOptions(socket=f"unix://{socket_path}", api_workers=workers))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -127,17 +136,46 @@ def serve(socket_path: str, workers: int) -> None:
     handle.stop(0)
 
 
+async def _serve_aio(live: LiveState, socket_path: str) -> None:
+    """Serve only Evaluate from a grpc.aio server, calling the servicer on the event loop.
+
+    NOTE: a prototype for measurement. The servicer's error path calls ``context.abort``
+    synchronously, which an aio context does not support, so a failed request gets no proper
+    status here. Health, reflection and the other RPCs are not served.
+    """
+    import grpc
+
+    from simulator.api.servicer import WhatIfServicer
+
+    servicer = WhatIfServicer(live)
+
+    class AioWhatIf(pb_grpc.WhatIfServiceServicer):
+        async def Evaluate(self, request: pb.WhatIf, context: object) -> pb.Decision:
+            return servicer.Evaluate(request, context)
+
+    server = grpc.aio.server()
+    pb_grpc.add_WhatIfServiceServicer_to_server(AioWhatIf(), server)
+    server.add_insecure_port(f"unix://{socket_path}")
+    await server.start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print("ready", flush=True)
+    await stop.wait()
+    await server.stop(0)
+
+
 # -- load generator ---------------------------------------------------------------------------
 
 
-async def _load(socket_path: str, kind: str, duration_s: float, concurrency: int) -> list[float]:
+async def _load(socket_path: str, kind: str, duration_s: float, in_flight: int) -> list[float]:
     import grpc
 
     request = requests()[kind]
     latencies: list[float] = []
     async with grpc.aio.insecure_channel(f"unix://{socket_path}") as channel:
         stub = pb_grpc.WhatIfServiceStub(channel)
-        await stub.Evaluate(request)
+        for _ in range(20):  # warm up the channel and the server's caches
+            await stub.Evaluate(request)
         deadline = time.perf_counter() + duration_s
 
         async def worker() -> None:
@@ -146,8 +184,14 @@ async def _load(socket_path: str, kind: str, duration_s: float, concurrency: int
                 await stub.Evaluate(request, timeout=10)
                 latencies.append(time.perf_counter() - started)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
     return latencies
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the user plus system CPU time of process ``pid`` from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -192,43 +236,84 @@ def profile_servicer(kind: str, count: int) -> str:
     return "\n".join("    " + line for line in lines[2:])
 
 
+def parse_in_flight(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"expected counts of at least 1, got {text!r}")
+    return counts
+
+
+def start_server_process(socket_path: str, workers: int, kind: str) -> subprocess.Popen[str]:
+    """Start the server process and wait until it prints ``ready``."""
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", socket_path, "--workers", str(workers), "--server", kind],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert server.stdout is not None
+    for line in server.stdout:
+        if line.strip() == "ready":
+            return server
+    server.wait(timeout=30)
+    raise SystemExit(f"the server process exited with status {server.returncode} before it was ready")
+
+
+def stop_server_process(server: subprocess.Popen[str]) -> None:
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def run_curve(socket_path: str, server_pid: int, in_flight_counts: list[int], duration: float) -> None:
+    print(f"{'kind':<10}{'in flight':>10}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+          f"{'server CPU us/req':>19}")
+    for kind in requests():
+        for in_flight in in_flight_counts:
+            cpu_before = cpu_seconds(server_pid)
+            latencies = asyncio.run(_load(socket_path, kind, duration, in_flight))
+            cpu_per_request = (cpu_seconds(server_pid) - cpu_before) / len(latencies)
+            rate = len(latencies) / duration
+            print(f"{kind:<10}{in_flight:>10}{len(latencies):>10}{rate:>9.0f}{percentile(latencies, 0.5) * 1e3:>9.2f}"
+                  f"{percentile(latencies, 0.99) * 1e3:>9.2f}{max(latencies) * 1e3:>9.2f}{cpu_per_request * 1e6:>19.0f}",
+                  flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per request kind (default 10)")
-    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
-    parser.add_argument("--workers", type=int, default=8, help="server threads (default 8)")
-    parser.add_argument("--quick", action="store_true", help="a 1-second run per kind, to check the benchmark works")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per kind and in-flight count (default 5)")
+    parser.add_argument("--in-flight", type=parse_in_flight, default=[1, 2, 4, 8, 16, 64], metavar="N,N,...",
+                        help="requests kept in flight, one measurement each (default 1,2,4,8,16,64)")
+    parser.add_argument("--workers", type=int, default=8, help="server threads with --server threads (default 8)")
+    parser.add_argument("--server", choices=("threads", "aio"), default="threads",
+                        help="the daemon's thread-pool server, or the grpc.aio prototype (default threads)")
+    parser.add_argument("--quick", action="store_true", help="a 1-second run per point, to check the benchmark works")
     parser.add_argument("--serve", metavar="SOCKET", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.workers)
+        serve(args.serve, args.workers, args.server)
         return 0
     duration = 1.0 if args.quick else args.duration
 
-    directory = tempfile.mkdtemp(prefix="evictsim-bench-")
-    socket_path = os.path.join(directory, "api.sock")
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", socket_path, "--workers", str(args.workers)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert server.stdout is not None
-        for line in server.stdout:
-            if line.strip() == "ready":
-                break
-        else:
-            raise SystemExit("the server process exited before it was ready")
-        print(f"node: {POD_COUNT} pods, {IMAGE_COUNT} images; cores: {os.cpu_count()}; concurrency {args.concurrency}; "
-              f"server threads {args.workers}; {duration:g} s per kind")
-        print(f"{'kind':<10}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-        for kind in requests():
-            latencies = asyncio.run(_load(socket_path, kind, duration, args.concurrency))
-            rate = len(latencies) / duration
-            print(f"{kind:<10}{len(latencies):>10}{rate:>10.0f}{percentile(latencies, 0.5) * 1e3:>9.2f}"
-                  f"{percentile(latencies, 0.99) * 1e3:>9.2f}{max(latencies) * 1e3:>9.2f}")
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+    load = os.getloadavg()
+    print(f"node: {POD_COUNT} pods, {IMAGE_COUNT} images; cores: {os.cpu_count()}; server: {args.server}"
+          f"{f' with {args.workers} threads' if args.server == 'threads' else ''}; {duration:g} s per point; "
+          f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    # The server removes its socket when it stops, and the directory goes with the context.
+    with tempfile.TemporaryDirectory(prefix="evictsim-bench-") as directory:
+        socket_path = os.path.join(directory, "api.sock")
+        server = start_server_process(socket_path, args.workers, args.server)
+        try:
+            run_curve(socket_path, server.pid, args.in_flight, duration)
+        finally:
+            stop_server_process(server)
+    load = os.getloadavg()
+    print(f"load average at end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
     print("\nwhere the servicer's Python time goes (cProfile of WhatIfServicer.Evaluate in process,")
     print("without the transport, which runs in gRPC's C core; top 15 by own time):")

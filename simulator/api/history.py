@@ -75,12 +75,12 @@ class HistoryPoint:
 class HistoryRing:
     """A thread-safe ring of history points covering at most ``retention_s`` seconds.
 
-    The ring stores points in columns, not as HistoryPoint objects: times and sequence numbers
-    in ``array`` columns, each signal's available and capacity values in one ``array("q")``
-    column per signal name, and each point's set of signal names and node conditions as an index
-    into a table of distinct tuples. A full 24 h ring of 9 signals takes about 1.4 MiB this way,
-    against about 13 MiB as HistoryPoint objects. :meth:`window` rebuilds HistoryPoint objects
-    for the points it returns.
+    The ring stores points in columns, not as HistoryPoint objects. Times and sequence numbers
+    go to ``array`` columns, and each signal name has one ``array("q")`` column of available and
+    capacity values. Each point's set of signal names and its node conditions are stored as
+    indexes into tables of distinct tuples. A full 24 h ring of 9 signals takes about 1.4 MiB
+    this way, against about 13 MiB as HistoryPoint objects. :meth:`window` rebuilds
+    HistoryPoint objects for the points it returns.
     """
 
     def __init__(

@@ -175,3 +175,41 @@ def test_live_sample_untouched(sample: Sample) -> None:
     apply_what_if(sample, WhatIfSpec(filesystem_deltas=(FilesystemDelta("imagefs", 10**9),), memory_working_set_delta_bytes=MI))
     assert sample.summary.node.image_fs.available_bytes == before
     assert sample.summary.node.memory.available_bytes == MEMORY_AVAILABLE
+
+
+def test_live_summary_unchanged_by_pressure(sample: Sample) -> None:
+    """Every field of the live Summary stays as it was after what-ifs that copy and edit it."""
+    before = sample.summary.to_json()
+    pressure = WhatIfSpec(
+        filesystem_deltas=(FilesystemDelta("imagefs", IMAGEFS.available_bytes - IMAGEFS_HARD + MI, 1000),),
+        memory_working_set_delta_bytes=MI,
+        pid_delta=10,
+        future=FutureSyncs(syncs=3, interval_s=10.0, memory_bytes_per_second=1000),
+    )
+    result = apply_what_if(sample, pressure)
+    assert "DiskPressure" in result.decision.node_conditions
+    assert result.summary.node.image_fs.available_bytes < IMAGEFS_HARD
+    assert sample.summary.to_json() == before
+
+
+def test_restamped_copies_and_keeps_sharing(sample: Sample) -> None:
+    """Restamping gives new node stats timed ``when``, leaves the input alone and keeps shared filesystems shared."""
+    import datetime as dt
+
+    from simulator.api.whatif import _restamped
+
+    summary = sample.summary
+    when = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    before = summary.to_json()
+    stamped = _restamped(summary, when)
+    assert summary.to_json() == before
+    for name in ("memory", "fs", "image_fs", "container_fs", "rlimit"):
+        original = getattr(summary.node, name)
+        copy = getattr(stamped.node, name)
+        if original is None or original.time is None:
+            assert copy is original
+            continue
+        assert copy is not original
+        assert copy.time == when
+    assert (stamped.node.image_fs is stamped.node.container_fs) == (summary.node.image_fs is summary.node.container_fs)
+    assert stamped.pods is summary.pods
