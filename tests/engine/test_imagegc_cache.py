@@ -199,3 +199,18 @@ def test_reclaimer_details_match_results() -> None:
     outcomes = {c["imageId"]: c["outcome"] for c in image_step.details["candidates"]}
     assert outcomes["image-001"] == "removed"
     assert outcomes["image-002"] == "in_use_running"
+
+
+def test_replaced_image_reaches_order() -> None:
+    """A new image replacing a vanished one, with the record count unchanged, is a candidate."""
+    first = (ImageInfo("image-a", 100), ImageInfo("image-b", 200))
+    second = (ImageInfo("image-a", 100), ImageInfo("image-c", 300))
+    detector = ImageDetector("1.31", kubelet_start=T0)
+    now = T0 + dt.timedelta(hours=1)
+    detector.detect(first, [], T0)
+    before = plan_delete_unused_images(detector, POLICY, now, images=first)
+    assert [c.image_id for c in before.candidates] == ["image-a", "image-b"]
+
+    after = plan_delete_unused_images(detector, POLICY, now, images=second)
+    assert [c.image_id for c in after.candidates] == ["image-a", "image-c"]
+    assert after.candidates[1].outcome == Outcome.YOUNGER_THAN_MIN_AGE
