@@ -70,6 +70,8 @@ def register(subparsers: Any) -> None:
     node.add_argument("--timeout", type=_positive_seconds, default=2.0, metavar="SECONDS",
                       help="deadline of each CRI call in seconds (default: 2)")
     node.add_argument("--root-dir", metavar="DIR", help="the kubelet's root directory (default: the policy's, /var/lib/kubelet)")
+    node.add_argument("--pod-log-dir", metavar="DIR",
+                      help="the kubelet's container log directory (default: the policy's podLogsDir, /var/log/pods)")
     node.add_argument("--mountinfo", metavar="PATH", default="/proc/self/mountinfo",
                       help="mount table to read once at start (default: /proc/self/mountinfo; use /proc/1/mountinfo in a container)")
     node.add_argument("--replay", metavar="FILE|DIR",
@@ -187,6 +189,7 @@ def _build_source(args: argparse.Namespace, policy: Any) -> Any:
         node_name=args.node_name,
         interval_s=args.interval,
         runtime_dirs_period_s=args.image_gc_period,
+        log_root=args.pod_log_dir or policy.pod_logs_dir,
     )
 
 

@@ -99,6 +99,7 @@ def policy_document(policy: Policy, layout: FsLayout | None = None) -> dict[str,
         "kernelMemcgNotification": policy.kernel_memcg_notification,
         "featureGates": dict(policy.feature_gates),
         "rootDir": policy.root_dir,
+        "podLogsDir": policy.pod_logs_dir,
         "provenance": dict(policy.provenance),
         "warnings": list(policy.warnings) + containerfs_errors,
         "findings": [finding.as_dict() for finding in lint_policy(policy, layout)],
@@ -154,6 +155,7 @@ def _table(document: dict[str, Any]) -> str:
             "",
         ],
         ["rootDir", document["rootDir"], provenance.get("rootDir")],
+        ["podLogsDir", document["podLogsDir"], provenance.get("podLogsDir")],
         [
             "containerGC",
             (

@@ -11,7 +11,7 @@ from simulator.probes.fsinfo import FsInfoProbe
 from simulator.probes.memory import MemoryProbe
 from simulator.probes.mountinfo import MountTable
 from simulator.probes.pids import PidProbe
-from simulator.probes.pods import CriPodStatsSource
+from simulator.probes.pods import DEFAULT_POD_LOG_DIR, CriPodStatsSource
 from simulator.probes.sampler import DEFAULT_ROOT_DIR, ErrorPolicy, Sampler, StatsProvider
 
 DEFAULT_MOUNTINFO = "/proc/self/mountinfo"
@@ -72,6 +72,12 @@ def register(subparsers: Any) -> None:
         default=StatsProvider.AUTO.value,
         help="the kubelet's container stats provider; auto picks cadvisor for CRI-O's socket and cri otherwise",
     )
+    parser.add_argument(
+        "--pod-log-dir",
+        metavar="DIR",
+        default=DEFAULT_POD_LOG_DIR,
+        help=f"the kubelet's container log directory, podLogsDir (default: {DEFAULT_POD_LOG_DIR})",
+    )
     add_output_option(parser)
     parser.set_defaults(handler=run)
 
@@ -87,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             pid_probe=PidProbe(),
             error_policy=args.error_policy,
             stats_provider=args.stats_provider,
-            pod_stats_source=CriPodStatsSource(cri, root_dir=args.root_dir),
+            pod_stats_source=CriPodStatsSource(cri, root_dir=args.root_dir, log_root=args.pod_log_dir),
         )
         summary, details = sampler.sample_with_details()
     document = summary.to_json(with_provenance=True)

@@ -78,6 +78,7 @@ class LiveSource:
         node_name: str | None = None,
         interval_s: float = 10.0,
         runtime_dirs_period_s: float = IMAGE_GC_PERIOD_S,
+        log_root: str = DEFAULT_POD_LOG_DIR,
     ) -> LiveSource:
         """Read the mount table (an unreadable one is an InputError) and return the source."""
         return cls(
@@ -88,6 +89,7 @@ class LiveSource:
             node_name=node_name,
             interval_s=interval_s,
             runtime_dirs_period_s=runtime_dirs_period_s,
+            log_root=log_root,
         )
 
     @property

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_IMAGE_MAXIMUM_GC_AGE",
     "DEFAULT_IMAGE_MINIMUM_GC_AGE",
     "DEFAULT_PRESSURE_TRANSITION_PERIOD",
+    "DEFAULT_POD_LOGS_DIR",
     "DEFAULT_ROOT_DIR",
     "default_eviction_hard",
 ]
@@ -31,6 +32,8 @@ DEFAULT_IMAGE_MINIMUM_GC_AGE: Final = "2m0s"
 DEFAULT_IMAGE_MAXIMUM_GC_AGE: Final = "0s"
 DEFAULT_ENFORCE_NODE_ALLOCATABLE: Final[tuple[str, ...]] = ("pods",)
 DEFAULT_ROOT_DIR: Final = "/var/lib/kubelet"
+# podLogsDir: where the kubelet keeps container logs, <dir>/<namespace>_<pod>_<uid>/<container>/.
+DEFAULT_POD_LOGS_DIR: Final = "/var/log/pods"
 DEFAULT_EVICTION_MAX_POD_GRACE_PERIOD: Final = 0
 DEFAULT_MINIMUM_CONTAINER_TTL: Final = "0s"
 DEFAULT_MAX_PER_POD_CONTAINER: Final = 1

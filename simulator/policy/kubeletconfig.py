@@ -73,6 +73,7 @@ class _ModelledFields(BaseModel):
     localStorageCapacityIsolation: bool | None = None
     kernelMemcgNotification: bool | None = None
     featureGates: dict[str, bool] | None = None
+    podLogsDir: str | None = None
 
 
 MODELLED_FIELDS: Final[frozenset[str]] = frozenset(_ModelledFields.model_fields)
@@ -96,6 +97,7 @@ _EXPECTED: Final[dict[str, str]] = {
     "localStorageCapacityIsolation": "true or false",
     "kernelMemcgNotification": "true or false",
     "featureGates": "a map of feature gate name to true or false",
+    "podLogsDir": "a directory path such as /var/log/pods",
 }
 
 _INT32_FIELDS: Final = (

@@ -167,6 +167,7 @@ def _apply_v1beta1_defaults(builder: _Builder, document_source: str | None) -> N
         "evictionSoft": {},
         "evictionSoftGracePeriod": {},
         "evictionMinimumReclaim": {},
+        "podLogsDir": kubelet_defaults.DEFAULT_POD_LOGS_DIR,
     }
     if at_least(builder.version, FIELD_SINCE["imageMaximumGCAge"]):
         simple_defaults["imageMaximumGCAge"] = kubelet_defaults.DEFAULT_IMAGE_MAXIMUM_GC_AGE
@@ -576,6 +577,8 @@ def _assemble(builder: _Builder) -> Policy:
             del builder.provenance[path]
     root_dir = str(builder.flag_values.get("rootDir", kubelet_defaults.DEFAULT_ROOT_DIR))
     builder.provenance.setdefault("rootDir", builder.default_label())
+    # /configz of kubelets older than the podLogsDir field has no value: they log to the default.
+    builder.provenance.setdefault("podLogsDir", builder.default_label())
     for name in ("minimumContainerTTLDuration", "maximumDeadContainersPerContainer", "maximumDeadContainers"):
         builder.provenance.setdefault(name, builder.default_label())
     return Policy(
@@ -590,6 +593,7 @@ def _assemble(builder: _Builder) -> Policy:
         enforce_node_allocatable=enforcement,
         feature_gates=gates,
         root_dir=root_dir,
+        pod_logs_dir=str(config.get("podLogsDir") or kubelet_defaults.DEFAULT_POD_LOGS_DIR),
         provenance=dict(sorted(builder.provenance.items())),
         merge_default_eviction_settings=bool(config.get("mergeDefaultEvictionSettings", False)),
         kube_reserved=_reserved(builder, "kubeReserved"),

@@ -250,6 +250,8 @@ class Policy:
     enforce_node_allocatable: tuple[str, ...] = ("pods",)
     feature_gates: dict[str, bool] = field(default_factory=dict)
     root_dir: str = "/var/lib/kubelet"
+    # podLogsDir: the container log directory; log usage counts towards ephemeral storage.
+    pod_logs_dir: str = "/var/log/pods"
     provenance: dict[str, str] = field(default_factory=dict)
     merge_default_eviction_settings: bool = False
     kube_reserved: dict[str, Quantity] = field(default_factory=dict)

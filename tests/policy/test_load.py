@@ -615,3 +615,23 @@ def test_policy_from_kubelet_config_document() -> None:
 def test_missing_file() -> None:
     with pytest.raises(InputError, match="file not found"):
         build_policy(PolicyInputs(config_file="/nonexistent/kubelet.yaml"))
+
+
+def test_pod_logs_dir_default_and_file(tmp_path: Path) -> None:
+    """podLogsDir defaults to /var/log/pods and a config file's value replaces it.
+
+    Source: KubeletConfiguration.podLogsDir (the kubelet's defaults.go sets /var/log/pods when it is
+    empty); /configz of a kubelet with the field shows "podLogsDir": "/var/log/pods".
+    """
+    assert default_policy("1.35").pod_logs_dir == "/var/log/pods"
+    config = write(tmp_path / "kubelet.yaml", "podLogsDir: /data/pod-logs\n")
+    policy = build_policy(PolicyInputs(config_file=str(config)))
+    assert policy.pod_logs_dir == "/data/pod-logs"
+    assert policy.provenance["podLogsDir"].startswith(f"file {config}")
+
+
+def test_pod_logs_dir_wrong_type(tmp_path: Path) -> None:
+    """A podLogsDir that is not a string is rejected with the field and the value."""
+    config = write(tmp_path / "kubelet.yaml", "podLogsDir: 5\n")
+    with pytest.raises(InputError, match=r"podLogsDir: invalid value 5"):
+        build_policy(PolicyInputs(config_file=str(config)))
