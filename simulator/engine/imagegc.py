@@ -187,11 +187,9 @@ class _ImageRecordFields:
     size_bytes: int = 0
     pinned: bool = False
     display_name: str = ""
-    # Candidates built from this record, keyed by outcome or (outcome, trigger), or None
-    # before the first one. Every write to another field empties it.
-    candidate_cache: dict[Outcome | tuple[Outcome, Trigger], Candidate] | None = dataclasses.field(
-        default=None, init=False, repr=False, compare=False
-    )
+    # The last candidate built from this record, reused while the outcome and trigger match.
+    # Every write to another field resets it to None.
+    candidate_cache: Candidate | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
 
 class ImageRecord(_ImageRecordFields):
@@ -230,13 +228,7 @@ class ImageRecord(_ImageRecordFields):
         object.__setattr__(self, name, value)
         if name != "candidate_cache":
             _record_writes += 1
-            try:
-                cache = self.candidate_cache
-            except AttributeError:
-                # copy and pickle set the fields one by one on an empty instance.
-                return
-            if cache:
-                cache.clear()
+            object.__setattr__(self, "candidate_cache", None)
 
 
 def _new_record(
@@ -699,14 +691,9 @@ _CANDIDATE_IMAGE_ID = operator.itemgetter(0)
 
 
 def _candidate(record: ImageRecord, outcome: Outcome, trigger: Trigger | None = None) -> Candidate:
-    """Return the record's candidate for ``outcome``, built once per record state."""
-    cache = record.candidate_cache
-    if cache is None:
-        cache = {}
-        object.__setattr__(record, "candidate_cache", cache)
-    key: Outcome | tuple[Outcome, Trigger] = outcome if trigger is None else (outcome, trigger)
-    candidate = cache.get(key)
-    if candidate is None:
+    """Return the record's candidate for ``outcome``, reusing the last one built when it matches."""
+    candidate = record.candidate_cache
+    if candidate is None or candidate.outcome is not outcome or candidate.trigger is not trigger:
         candidate = Candidate(
             image_id=record.image_id,
             name=record.display_name or record.image_id,
@@ -716,7 +703,7 @@ def _candidate(record: ImageRecord, outcome: Outcome, trigger: Trigger | None = 
             outcome=outcome,
             trigger=trigger,
         )
-        cache[key] = candidate
+        object.__setattr__(record, "candidate_cache", candidate)
     return candidate
 
 
