@@ -90,12 +90,15 @@ class HistoryRing:
             raise InputError(f"history retention {retention_s} s and interval {interval_s} s must be positive")
         self.retention_s = retention_s
         self.capacity = max(1, int(retention_s / interval_s) + 1)
-        self._times = array.array("d", bytes(8 * self.capacity))
-        self._sequences = array.array("q", bytes(8 * self.capacity))
+        # The columns grow one slot per append until they reach ``capacity`` slots, so a long
+        # retention costs memory only as points arrive. Until then, the points fill the slots
+        # from ``_first`` to the last one. Once full, the ring wraps around.
+        self._times = array.array("d")
+        self._sequences = array.array("q")
         self._signal_sets = _TupleTable()
-        self._signal_set_ids = array.array("I", bytes(4 * self.capacity))
+        self._signal_set_ids = array.array("I")
         self._condition_sets = _TupleTable()
-        self._condition_set_ids = array.array("I", bytes(4 * self.capacity))
+        self._condition_set_ids = array.array("I")
         # signal name -> values, two per slot: available at 2 * slot, capacity at 2 * slot + 1
         self._columns: dict[str, array.array[int]] = {}
         self._first = 0  # slot of the oldest point
@@ -104,18 +107,32 @@ class HistoryRing:
 
     def append(self, point: HistoryPoint) -> None:
         with self._lock:
-            if self._count == self.capacity:
+            slots = len(self._times)
+            if slots < self.capacity:
+                slot = slots
+                self._add_slot()
+                self._count += 1
+            elif self._count == slots:
                 slot = self._first
-                self._first = (self._first + 1) % self.capacity
+                self._first = (self._first + 1) % slots
             else:
-                slot = (self._first + self._count) % self.capacity
+                slot = (self._first + self._count) % slots
                 self._count += 1
             self._store(slot, point)
 
             cutoff = point.time - self.retention_s
+            slots = len(self._times)
             while self._count and self._times[self._first] < cutoff:
-                self._first = (self._first + 1) % self.capacity
+                self._first = (self._first + 1) % slots
                 self._count -= 1
+
+    def _add_slot(self) -> None:
+        self._times.append(0.0)
+        self._sequences.append(0)
+        self._signal_set_ids.append(0)
+        self._condition_set_ids.append(0)
+        for column in self._columns.values():
+            column.extend((0, 0))
 
     def _store(self, slot: int, point: HistoryPoint) -> None:
         self._times[slot] = point.time
@@ -126,7 +143,7 @@ class HistoryRing:
         for name, (available, capacity) in point.signals.items():
             column = self._columns.get(name)
             if column is None:
-                column = self._columns[name] = array.array("q", bytes(16 * self.capacity))
+                column = self._columns[name] = array.array("q", bytes(16 * len(self._times)))
             column[2 * slot] = _clamp_int64(available)
             column[2 * slot + 1] = _clamp_int64(capacity)
 
@@ -146,7 +163,7 @@ class HistoryRing:
     def window(self, seconds: float | None = None, *, end: float | None = None) -> list[HistoryPoint]:
         """Return the points of the last ``seconds`` (all points when None), oldest first."""
         with self._lock:
-            slots = [(self._first + i) % self.capacity for i in range(self._count)]
+            slots = [(self._first + i) % len(self._times) for i in range(self._count)]
             if seconds is not None and slots:
                 last = end if end is not None else self._times[slots[-1]]
                 slots = [slot for slot in slots if last - seconds <= self._times[slot] <= last]

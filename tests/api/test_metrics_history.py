@@ -196,3 +196,18 @@ def test_full_history_ring_is_compact() -> None:
     assert len(ring) == 8641
     assert after - before < 2 * 2**20
     assert ring.window(10)[-1].signals["pid.available"] == (10**9 + 8640 * 4096 + 8, 10**11 + 8)
+
+
+def test_history_ring_grows_with_points() -> None:
+    """A year-long retention allocates per point, not up front, and wraps once it reaches its capacity."""
+    ring = HistoryRing(retention_s=366 * 86400.0, interval_s=10)
+    for step in range(3):
+        ring.append(point(float(step)))
+    assert len(ring._times) == 3
+    assert [p.time for p in ring.window()] == [0.0, 1.0, 2.0]
+
+    small = HistoryRing(retention_s=20, interval_s=10)  # 3 slots
+    for t in (0.0, 5.0, 10.0, 15.0, 40.0, 41.0):
+        small.append(point(t))
+    assert len(small._times) == 3
+    assert [p.time for p in small.window()] == [40.0, 41.0]
