@@ -15,7 +15,8 @@ target is at least 2,000 requests/s with p99 <= 5 ms on 2 cores.
 loop, a measurement prototype to compare with the daemon's thread-pool server (``threads``).
 
 Request kinds: ``steady`` writes 1 GiB to imagefs, which crosses no threshold; ``pressure``
-writes enough to meet imagefs.available, so the engine's pass ranks all 110 pods.
+writes enough to meet imagefs.available, so the engine's pass ranks all 110 pods. ``health``
+(thread-pool server only) sends grpc.health.v1 Check requests, the gRPC transport's floor.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -168,20 +170,30 @@ async def _serve_aio(live: LiveState, socket_path: str) -> None:
 
 
 async def _load(socket_path: str, kind: str, duration_s: float, in_flight: int) -> list[float]:
-    import grpc
+    """Send ``kind`` requests with ``in_flight`` in flight for ``duration_s``; return their latencies in seconds.
 
-    request = requests()[kind]
+    The kind ``health`` sends grpc.health.v1 Check requests, which do no evaluation, so their
+    cost is the gRPC transport's floor on the same socket.
+    """
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
     latencies: list[float] = []
     async with grpc.aio.insecure_channel(f"unix://{socket_path}") as channel:
-        stub = pb_grpc.WhatIfServiceStub(channel)
+        if kind == "health":
+            call = health_pb2_grpc.HealthStub(channel).Check
+            request: Any = health_pb2.HealthCheckRequest()
+        else:
+            call = pb_grpc.WhatIfServiceStub(channel).Evaluate
+            request = requests()[kind]
         for _ in range(20):  # warm up the channel and the server's caches
-            await stub.Evaluate(request)
+            await call(request)
         deadline = time.perf_counter() + duration_s
 
         async def worker() -> None:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                await stub.Evaluate(request, timeout=10)
+                await call(request, timeout=10)
                 latencies.append(time.perf_counter() - started)
 
         await asyncio.gather(*(worker() for _ in range(in_flight)))
@@ -270,10 +282,10 @@ def stop_server_process(server: subprocess.Popen[str]) -> None:
             server.wait()
 
 
-def run_curve(socket_path: str, server_pid: int, in_flight_counts: list[int], duration: float) -> None:
+def run_curve(socket_path: str, server_pid: int, in_flight_counts: list[int], duration: float, kinds: list[str]) -> None:
     print(f"{'kind':<10}{'in flight':>10}{'requests':>10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
           f"{'server CPU us/req':>19}")
-    for kind in requests():
+    for kind in kinds:
         for in_flight in in_flight_counts:
             cpu_before = cpu_seconds(server_pid)
             latencies = asyncio.run(_load(socket_path, kind, duration, in_flight))
@@ -309,7 +321,9 @@ def main() -> int:
         socket_path = os.path.join(directory, "api.sock")
         server = start_server_process(socket_path, args.workers, args.server)
         try:
-            run_curve(socket_path, server.pid, args.in_flight, duration)
+            # The aio prototype serves no health service, so it gets no transport floor.
+            kinds = [*requests(), "health"] if args.server == "threads" else list(requests())
+            run_curve(socket_path, server.pid, args.in_flight, duration, kinds)
         finally:
             stop_server_process(server)
     load = os.getloadavg()
