@@ -126,16 +126,24 @@ def _inline_or_file(value: Any, base: Path, source: str, field: str) -> tuple[An
     raise InputError(f"{field}: invalid value {value!r}; expected a file path or an inline document", field=field, source=source)
 
 
-def load_scenario(path: str | Path, *, option: str = "--scenario") -> Scenario:
-    """Read and validate a scenario file; raise InputError naming the option or field on bad input."""
+def load_scenario(path: str | Path, *, option: str = "--scenario", kubelet_version: str | None = None) -> Scenario:
+    """Read and validate a scenario file; raise InputError naming the option or field on bad input.
+
+    ``kubelet_version``, when given, replaces the file's ``kubeletVersion``.
+    """
     path = Path(path)
     source = str(path)
     document = load_document(path, option=option, expected="scenario document")
-    return parse_scenario(document, base=path.parent, source=source)
+    return parse_scenario(document, base=path.parent, source=source, kubelet_version=kubelet_version)
 
 
-def parse_scenario(document: Any, *, base: Path = Path("."), source: str = "") -> Scenario:
-    """Build a Scenario from a decoded document; relative paths resolve against ``base``."""
+def parse_scenario(
+    document: Any, *, base: Path = Path("."), source: str = "", kubelet_version: str | None = None
+) -> Scenario:
+    """Build a Scenario from a decoded document; relative paths resolve against ``base``.
+
+    ``kubelet_version``, when given, replaces the document's ``kubeletVersion``.
+    """
     if not isinstance(document, Mapping):
         raise InputError("scenario: expected a mapping with kubeletVersion, policy, pods and steps", source=source)
     unknown = sorted(set(document) - _TOP_LEVEL_KEYS)
@@ -149,6 +157,8 @@ def parse_scenario(document: Any, *, base: Path = Path("."), source: str = "") -
     if version is not None and not isinstance(version, (str, int, float)):
         raise InputError(f"kubeletVersion: invalid value {version!r}; expected a version such as 1.35", source=source)
     version_text = None if version is None else str(version)
+    if kubelet_version is not None:
+        version_text = kubelet_version
 
     policy = _scenario_policy(document.get("policy"), version_text, base, source)
     pods = _scenario_pods(document.get("pods"), base, source)

@@ -17,7 +17,7 @@ from simulator.engine.eviction import ManagerState, synchronize
 from simulator.engine.reclaim import Reclaimer
 from simulator.errors import InputError
 from simulator.pods import load_pod_list
-from simulator.policy.load import add_policy_arguments, policy_from_args
+from simulator.policy.load import add_policy_arguments, kubelet_version_from_node_file, policy_from_args
 from simulator.scenario import DEFAULT_START, infer_layout, load_scenario, parse_layout, run_scenario
 from simulator.snapshot import Summary, parse_time
 
@@ -83,8 +83,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# Options that replace a scenario's whole ``policy``; --kubelet-version and --node alone only
+# replace its ``kubeletVersion``.
+_POLICY_OPTIONS = ("kubelet_config", "config_dir", "configz", "flags", "flags_file", "preset")
+
+
 def _run_scenario(args: argparse.Namespace, layout: Any) -> int:
-    scenario = load_scenario(args.scenario)
+    """Run a scenario; command-line policy, version, pods and layout options win over the file's."""
+    if any(getattr(args, name, None) for name in _POLICY_OPTIONS):
+        scenario = load_scenario(args.scenario)
+        scenario.policy = policy_from_args(args)
+    else:
+        version = args.kubelet_version
+        if version is None and args.node_file:
+            version = kubelet_version_from_node_file(args.node_file)
+        scenario = load_scenario(args.scenario, kubelet_version=version)
+    if args.pods:
+        scenario.pods = load_pod_list(args.pods)
     results = [result.to_json() for result in run_scenario(scenario, layout=layout)]
     emit(results, args.output, render_scenario)
     return 0

@@ -170,3 +170,31 @@ def test_bad_input_exits_2(
     assert message in err
     assert err.count("\n") == 1
     assert "Traceback" not in err
+
+
+def _nodefs_hard_value(step: dict[str, object]) -> object:
+    thresholds = step["decision"]["thresholds"]  # type: ignore[index]
+    hard = [t["value"] for t in thresholds if t["signal"] == "nodefs.available" and t["hard"]]
+    assert len(hard) == 1, thresholds
+    return hard[0]
+
+
+def test_scenario_flags_win_over_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    """--flags replaces the scenario's inline policy (evictionHard nodefs.available 1Gi)."""
+    code, document, err = run_json(
+        capsys, "--scenario", str(EXAMPLE), "--flags=--eviction-hard=nodefs.available<5Gi", "-o", "json"
+    )
+
+    assert code == 0, err
+    assert isinstance(document, list)
+    assert _nodefs_hard_value(document[0]) == "5Gi"
+
+
+def test_scenario_kubelet_version_option_wins(capsys: pytest.CaptureFixture[str]) -> None:
+    """--kubelet-version replaces kubeletVersion and keeps the scenario's own thresholds."""
+    code, document, err = run_json(capsys, "--scenario", str(EXAMPLE), "--kubelet-version", "1.31", "-o", "json")
+
+    assert code == 0, err
+    assert isinstance(document, list)
+    assert document[0]["decision"]["kubeletVersion"] == "1.31"
+    assert _nodefs_hard_value(document[0]) == "1Gi"
