@@ -118,8 +118,11 @@ def requests() -> dict[str, pb.WhatIf]:
 # -- server process ---------------------------------------------------------------------------
 
 
-def serve(socket_path: str, workers: int, kind: str) -> None:
+def serve(socket_path: str, workers: int, kind: str, switch_interval_s: float | None) -> None:
     import structlog
+
+    if switch_interval_s is not None:
+        sys.setswitchinterval(switch_interval_s)
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     live = LiveState()
@@ -258,12 +261,12 @@ def parse_in_flight(text: str) -> list[int]:
     return counts
 
 
-def start_server_process(socket_path: str, workers: int, kind: str) -> subprocess.Popen[str]:
+def start_server_process(socket_path: str, workers: int, kind: str, switch_interval_s: float | None) -> subprocess.Popen[str]:
     """Start the server process and wait until it prints ``ready``."""
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", socket_path, "--workers", str(workers), "--server", kind],
-        stdout=subprocess.PIPE, text=True,
-    )
+    command = [sys.executable, __file__, "--serve", socket_path, "--workers", str(workers), "--server", kind]
+    if switch_interval_s is not None:
+        command += ["--switch-interval", str(switch_interval_s)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     for line in server.stdout:
         if line.strip() == "ready":
@@ -304,22 +307,25 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=8, help="server threads with --server threads (default 8)")
     parser.add_argument("--server", choices=("threads", "aio"), default="threads",
                         help="the daemon's thread-pool server, or the grpc.aio prototype (default threads)")
+    parser.add_argument("--switch-interval", type=float, metavar="SECONDS",
+                        help="the server's sys.setswitchinterval, how often a thread offers the GIL (Python's default 0.005)")
     parser.add_argument("--quick", action="store_true", help="a 1-second run per point, to check the benchmark works")
     parser.add_argument("--serve", metavar="SOCKET", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.workers, args.server)
+        serve(args.serve, args.workers, args.server, args.switch_interval)
         return 0
     duration = 1.0 if args.quick else args.duration
 
     load = os.getloadavg()
     print(f"node: {POD_COUNT} pods, {IMAGE_COUNT} images; cores: {os.cpu_count()}; server: {args.server}"
-          f"{f' with {args.workers} threads' if args.server == 'threads' else ''}; {duration:g} s per point; "
+          f"{f' with {args.workers} threads' if args.server == 'threads' else ''}; "
+          f"switch interval {args.switch_interval or sys.getswitchinterval():g} s; {duration:g} s per point; "
           f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     # The server removes its socket when it stops, and the directory goes with the context.
     with tempfile.TemporaryDirectory(prefix="evictsim-bench-") as directory:
         socket_path = os.path.join(directory, "api.sock")
-        server = start_server_process(socket_path, args.workers, args.server)
+        server = start_server_process(socket_path, args.workers, args.server, args.switch_interval)
         try:
             # The aio prototype serves no health service, so it gets no transport floor.
             kinds = [*requests(), "health"] if args.server == "threads" else list(requests())
