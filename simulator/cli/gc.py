@@ -183,7 +183,12 @@ def _image_inputs(
                 )
         else:
             notes.append("no --containers: no image counts as in use")
-        if image_fs is None:
+        if image_fs is None and args.summary:
+            notes.append(
+                "the Summary has no node.runtime.imageFs: image filesystem usage unknown, "
+                "so the threshold pass cannot run"
+            )
+        elif image_fs is None:
             notes.append("no --summary: image filesystem usage unknown, so the threshold pass cannot run")
         return loaded.images, containers, image_fs
     if args.containers is not None:

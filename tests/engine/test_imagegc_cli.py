@@ -316,6 +316,22 @@ def test_offline_without_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert any("no --summary" in note for note in document["notes"])
 
 
+def test_offline_summary_without_imagefs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A --summary with no node.runtime.imageFs: the note names the Summary, not a missing --summary."""
+    summary = json.loads((DATA.parent / "real" / "summary" / "gke-2019-datadog-stats-summary.json").read_text())
+    del summary["node"]["runtime"]
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(summary))
+
+    document = run_json(
+        capsys, "gc", "images", "--images", str(DATA / "crictl-images.json"), "--summary", str(path), "--now", NOW
+    )
+
+    assert document["usagePercent"] is None
+    assert not any("no --summary" in note for note in document["notes"])
+    assert any(note.startswith("the Summary has no node.runtime.imageFs") for note in document["notes"])
+
+
 def test_live_odd_replies(capsys: pytest.CaptureFixture[str], fake_cri: FakeCriServer) -> None:
     """Size 0, a repeated id and an unknown image reference are handled as the kubelet's id-keyed records do."""
     fake_cri.set_response(
