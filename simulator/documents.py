@@ -111,8 +111,12 @@ def write_output(path: str | os.PathLike[str], text: str, *, option: str) -> Non
         Path(name).write_text(text, encoding="utf-8")
     except IsADirectoryError:
         raise _fail("failed to write: is a directory", name, option) from None
-    except FileNotFoundError:
-        raise _fail(f"failed to write: directory {str(Path(name).parent)!r} not found", name, option) from None
+    except FileNotFoundError as error:
+        directory = Path(name).parent
+        if not directory.is_dir():
+            raise _fail(f"failed to write: directory {str(directory)!r} not found", name, option) from None
+        # The directory exists but refuses new files with ENOENT, as procfs and sysfs do.
+        raise _fail(f"failed to write: {error.strerror or error}", name, option) from None
     except OSError as error:
         raise _fail(f"failed to write: {error.strerror or error}", name, option) from None
 

@@ -89,6 +89,18 @@ def test_write_output_errors(tmp_path: Path) -> None:
     assert "is a directory" in one_line(raised)
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs procfs at /proc")
+def test_write_output_existing_directory_enoent() -> None:
+    """procfs answers ENOENT for a new file: the message gives the OS error, not a missing /proc."""
+    with pytest.raises(InputError) as raised:
+        write_output("/proc/evictsim-test.html", "page", option="--html")
+
+    message = one_line(raised)
+    assert "directory '/proc' not found" not in message
+    assert "No such file or directory" in message
+    assert "--html" in message
+
+
 @pytest.mark.parametrize(
     ("option", "argv"),
     [
