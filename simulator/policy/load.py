@@ -97,6 +97,11 @@ class PolicyInputs:
     flags_file: str | None = None
     preset: str | None = None
     node_file: str | None = None
+    # Warn when the version falls back to the newest because no input states one.
+    warn_missing_version: bool = False
+
+
+MISSING_VERSION_WARNING = "kubelet version not given: assuming {version}; pass --kubelet-version or --node"
 
 
 @dataclass
@@ -290,6 +295,9 @@ def _apply_dropins(builder: _Builder, directory: str) -> None:
     documents, skipped = read_dropin_directory(directory)
     for path in skipped:
         builder.warnings.append(f"{path}: skipped, drop-in files must end in .conf")
+    if not documents:
+        others = f" (skipped: {', '.join(str(Path(path).name) for path in skipped)})" if skipped else ""
+        builder.warnings.append(f"no *.conf files in {directory}; the kubelet reads only *.conf drop-ins{others}")
     for document in documents:
         patch = {k: v for k, v in document.data.items() if k not in ("apiVersion", "kind")}
         known = _filter_fields(ConfigDocument(patch, document.source, document.lines), builder, "drop-in")
@@ -666,6 +674,8 @@ def build_policy(inputs: PolicyInputs) -> Policy:
     if version_text is None and preset is not None:
         version_text = preset.kubelet_version
     builder = _Builder(version=normalize_version(version_text))
+    if version_text is None and inputs.warn_missing_version:
+        builder.warnings.append(MISSING_VERSION_WARNING.format(version=builder.version))
     parsed_flags = _parse_flags_inputs(inputs)
     if preset is not None and preset.flags:
         preset_flags = parse_flags(tokenize_flags_text(preset.flags), source=f"preset {preset.name}")
@@ -844,5 +854,6 @@ def policy_from_args(args: argparse.Namespace) -> Policy:
             flags_file=getattr(args, "flags_file", None),
             preset=getattr(args, "preset", None),
             node_file=getattr(args, "node_file", None),
+            warn_missing_version=True,
         )
     )

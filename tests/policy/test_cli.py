@@ -116,3 +116,17 @@ def test_bad_input_exits_2(args: list[str], message: str) -> None:
     assert len(lines) == 1, result.stderr
     assert message in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_show_configz_without_version_warns() -> None:
+    """A /configz document carries no kubelet version, so the assumed 1.35 is stated once."""
+    configz = DATA / "real" / "configz" / "kind-cgroupfs-configz-k8s-node-collector.json"
+    expected = "kubelet version not given: assuming 1.35; pass --kubelet-version or --node"
+
+    without = json.loads(run("show", "--configz", str(configz), "-o", "json").stdout)
+    given = json.loads(run("show", "--configz", str(configz), "--kubelet-version", "1.35", "-o", "json").stdout)
+    preset = json.loads(run("show", "--preset", "kind", "-o", "json").stdout)
+
+    assert without["warnings"].count(expected) == 1
+    assert expected not in given["warnings"]
+    assert not any(warning.startswith("kubelet version not given") for warning in preset["warnings"])

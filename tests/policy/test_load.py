@@ -635,3 +635,21 @@ def test_pod_logs_dir_wrong_type(tmp_path: Path) -> None:
     config = write(tmp_path / "kubelet.yaml", "podLogsDir: 5\n")
     with pytest.raises(InputError, match=r"podLogsDir: invalid value 5"):
         build_policy(PolicyInputs(config_file=str(config)))
+
+
+def test_config_dir_without_conf_files_warns(tmp_path: Path) -> None:
+    """The kubelet merges only *.conf drop-ins (kubelet.go mergeKubeletConfigurations), so a
+    directory of other files changes nothing, and a warning names what it skipped."""
+    (tmp_path / "10-eviction.yaml").write_text("evictionHard:\n  memory.available: 1Gi\n")
+
+    policy = build_policy(PolicyInputs(kubelet_version="1.35", config_dir=str(tmp_path)))
+
+    expected = f"no *.conf files in {tmp_path}; the kubelet reads only *.conf drop-ins (skipped: 10-eviction.yaml)"
+    assert expected in policy.warnings
+    assert [t.text for t in policy.thresholds if t.signal is Signal.MEMORY_AVAILABLE] == []
+
+
+def test_config_dir_empty_warns(tmp_path: Path) -> None:
+    policy = build_policy(PolicyInputs(kubelet_version="1.35", config_dir=str(tmp_path)))
+
+    assert f"no *.conf files in {tmp_path}; the kubelet reads only *.conf drop-ins" in policy.warnings
