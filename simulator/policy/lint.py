@@ -67,6 +67,7 @@ FINDING_IDS: Final[dict[str, str]] = {
     "EVS013": "containerfs-threshold-ignored",
     "EVS014": "unused-minimum-reclaim",
     "EVS015": "unused-grace-period",
+    "EVS016": "disabled-threshold",
 }
 
 _DISK_SIGNALS: Final = NODEFS_SIGNALS | IMAGEFS_SIGNALS | CONTAINERFS_SIGNALS
@@ -87,6 +88,39 @@ def _hard_percentage(policy: Policy, signal: Signal) -> float | None:
     return None
 
 
+# The kubelet skips these exact strings when it parses evictionHard and evictionSoft
+# (pkg/kubelet/eviction/helpers.go parseThresholdStatement), so the signal has no threshold.
+_DISABLING_VALUES: Final = ("0%", "100%")
+
+
+def _disabled_entries(policy: Policy, signals: frozenset[Signal] | set[Signal]) -> list[str]:
+    """List ``FIELD SIGNAL VALUE`` for each entry of ``signals`` set to "0%" or "100%"."""
+    entries = []
+    for field, values in (("evictionHard", policy.eviction_hard), ("evictionSoft", policy.eviction_soft)):
+        for signal, text in values.items():
+            if text in _DISABLING_VALUES and signal in {s.value for s in signals}:
+                entries.append(f"{field} {signal} {text}")
+    return entries
+
+
+def _check_disabled_thresholds(policy: Policy) -> list[Finding]:
+    findings = []
+    for field, values in (("evictionHard", policy.eviction_hard), ("evictionSoft", policy.eviction_soft)):
+        for signal, text in values.items():
+            if text not in _DISABLING_VALUES:
+                continue
+            findings.append(
+                _finding(
+                    "EVS016",
+                    "info",
+                    f"{field} {signal} {text}: the kubelet ignores 0% and 100%, so this signal has no threshold",
+                    "nothing to do if the signal is disabled on purpose; otherwise set a quantity or a percentage "
+                    "between 0% and 100%",
+                )
+            )
+    return findings
+
+
 def _check_partial_eviction_hard(policy: Policy) -> list[Finding]:
     origin = policy.provenance.get("evictionHard", "")
     if origin.startswith("kubelet "):
@@ -96,25 +130,46 @@ def _check_partial_eviction_hard(policy: Policy) -> list[Finding]:
     missing = [key for key in defaults if key not in policy.eviction_hard]
     if not missing:
         return []
-    merge_hint = (
-        "set mergeDefaultEvictionSettings: true"
-        if at_least(policy.kubelet_version, MERGE_DEFAULT_EVICTION_SETTINGS_SINCE)
-        else "upgrade to 1.33+ and set mergeDefaultEvictionSettings: true, or list them"
-    )
     return [
         _finding(
             "EVS001",
             "warning",
             f"evictionHard from {origin} replaces the kubelet defaults, so these signals have no hard "
             f"threshold: {', '.join(missing)}",
-            f"add the missing signals to evictionHard or {merge_hint}",
+            _partial_eviction_hard_fix(policy, origin, {key: defaults[key] for key in missing}),
         )
     ]
+
+
+def _partial_eviction_hard_fix(policy: Policy, origin: str, missing: dict[str, str]) -> str:
+    """Suggest one way to restore the missing defaults that works for the setting's source."""
+    if origin.startswith("flag "):
+        # --eviction-hard replaces the whole map, and mergeDefaultEvictionSettings has no flag.
+        listed = ",".join([*(f"{k}<{v}" for k, v in policy.eviction_hard.items()), *(f"{k}<{v}" for k, v in missing.items())])
+        return f"list every signal in --eviction-hard, e.g. --eviction-hard={listed} (the missing ones at their defaults)"
+    additions = ", ".join(f"{key}: {value!r}" for key, value in missing.items())
+    if at_least(policy.kubelet_version, MERGE_DEFAULT_EVICTION_SETTINGS_SINCE):
+        return f"set mergeDefaultEvictionSettings: true, or add the missing signals to evictionHard ({additions})"
+    return (
+        f"add the missing signals to evictionHard ({additions}), because kubelet {policy.kubelet_version} has no "
+        f"mergeDefaultEvictionSettings (added in {MERGE_DEFAULT_EVICTION_SETTINGS_SINCE})"
+    )
 
 
 def _check_memory(policy: Policy) -> list[Finding]:
     if _has(policy, Signal.MEMORY_AVAILABLE):
         return []
+    disabled = _disabled_entries(policy, {Signal.MEMORY_AVAILABLE})
+    if disabled:
+        return [
+            _finding(
+                "EVS002",
+                "info",
+                f"memory.available is disabled ({', '.join(disabled)}): MemoryPressure is never reported and the "
+                "kernel OOM killer acts before the kubelet evicts",
+                "nothing to do if it is disabled on purpose",
+            )
+        ]
     return [
         _finding(
             "EVS002",
@@ -129,6 +184,17 @@ def _check_memory(policy: Policy) -> list[Finding]:
 def _check_disk(policy: Policy) -> list[Finding]:
     if any(t.signal in _DISK_SIGNALS for t in policy.thresholds):
         return []
+    disabled = _disabled_entries(policy, _DISK_SIGNALS)
+    if disabled:
+        return [
+            _finding(
+                "EVS003",
+                "info",
+                f"every nodefs and imagefs threshold is disabled ({', '.join(disabled)}): DiskPressure is never "
+                "reported and no pod is evicted for disk, even on a full disk",
+                "nothing to do if they are disabled on purpose",
+            )
+        ]
     return [
         _finding(
             "EVS003",
@@ -394,5 +460,6 @@ def lint_policy(policy: Policy, layout: FsLayout | None = None) -> list[Finding]
     findings += _check_percentage_spelling(policy)
     findings += _check_containerfs(policy)
     findings += _check_unused_entries(policy)
+    findings += _check_disabled_thresholds(policy)
     severity_order = {"warning": 0, "info": 1}
     return sorted(findings, key=lambda f: (severity_order.get(f.severity, 2), f.id))

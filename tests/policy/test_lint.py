@@ -35,7 +35,8 @@ def findings(policy: Policy, finding_id: str, layout: FsLayout | None = None) ->
 def test_finding_ids_are_stable() -> None:
     assert FINDING_IDS["EVS001"] == "partial-eviction-hard"
     assert FINDING_IDS["EVS005"] == "image-gc-after-eviction"
-    assert len(FINDING_IDS) == 15
+    assert FINDING_IDS["EVS016"] == "disabled-threshold"
+    assert len(FINDING_IDS) == 16
 
 
 def test_every_finding_has_fix_and_severity(tmp_path: Path) -> None:
@@ -190,3 +191,61 @@ def test_unused_minimum_reclaim_and_grace() -> None:
 def test_warnings_sorted_before_info() -> None:
     severities = [f.severity for f in lint_policy(from_flags("--eviction-hard=memory.available<1Gi"))]
     assert severities == sorted(severities, key=lambda s: s != "warning")
+
+
+def test_disabled_threshold_kind_configz() -> None:
+    """kind's /configz sets imagefs.available, nodefs.available and nodefs.inodesFree to "0%";
+    parseThresholdStatement (pkg/kubelet/eviction/helpers.go) skips "0%" and "100%", so each
+    entry gets one info finding and no threshold."""
+    configz = Path(__file__).resolve().parents[1] / "data" / "real" / "configz" / "kind-cgroupfs-configz-k8s-node-collector.json"
+    policy = build_policy(PolicyInputs(configz_file=str(configz), kubelet_version="1.35"))
+
+    messages = sorted(f.message for f in findings(policy, "EVS016"))
+
+    assert messages == [
+        "evictionHard imagefs.available 0%: the kubelet ignores 0% and 100%, so this signal has no threshold",
+        "evictionHard nodefs.available 0%: the kubelet ignores 0% and 100%, so this signal has no threshold",
+        "evictionHard nodefs.inodesFree 0%: the kubelet ignores 0% and 100%, so this signal has no threshold",
+    ]
+    assert all(f.severity == "info" for f in findings(policy, "EVS016"))
+    assert findings(default_policy(), "EVS016") == []
+
+
+def test_disabled_100_percent_soft() -> None:
+    policy = from_flags("--eviction-soft=memory.available<100%", version="1.35")
+
+    (finding,) = findings(policy, "EVS016")
+
+    assert finding.message.startswith("evictionSoft memory.available 100%:")
+
+
+def test_missing_findings_name_disabled_signals() -> None:
+    """EVS002 and EVS003 call a 0% signal disabled instead of suggesting a threshold for it."""
+    policy = from_flags(
+        "--eviction-hard=memory.available<0%,nodefs.available<0%,nodefs.inodesFree<0%,"
+        "imagefs.available<0%,imagefs.inodesFree<0%"
+    )
+
+    (memory,) = findings(policy, "EVS002")
+    (disk,) = findings(policy, "EVS003")
+
+    assert "disabled (evictionHard memory.available 0%)" in memory.message
+    assert "add evictionHard" not in memory.fix
+    assert "evictionHard nodefs.available 0%" in disk.message
+    assert "add evictionHard" not in disk.fix
+    assert memory.severity == "info"
+    assert disk.severity == "info"
+
+
+def test_partial_eviction_hard_fix_by_source(tmp_path: Path) -> None:
+    """mergeDefaultEvictionSettings exists from 1.33 and has no flag, so the fix depends on both."""
+    flags = findings(from_flags("--eviction-hard=memory.available<1Gi", version="1.31"), "EVS001")[0].fix
+    old_file = findings(from_yaml(tmp_path, "evictionHard:\n  memory.available: 1Gi\n", version="1.31"), "EVS001")[0].fix
+    new_file = findings(from_yaml(tmp_path, "evictionHard:\n  memory.available: 1Gi\n", version="1.35"), "EVS001")[0].fix
+
+    assert flags.startswith("list every signal in --eviction-hard, e.g. --eviction-hard=memory.available<1Gi,nodefs.available<10%,")
+    assert "mergeDefaultEvictionSettings" not in flags
+    assert old_file.startswith("add the missing signals to evictionHard (nodefs.available: '10%'")
+    assert "has no mergeDefaultEvictionSettings (added in 1.33)" in old_file
+    assert "upgrade" not in old_file
+    assert new_file.startswith("set mergeDefaultEvictionSettings: true")
