@@ -27,11 +27,12 @@ from simulator.documents import load_document
 from simulator.engine.decision import Decision
 from simulator.engine.eviction import EvictionManager
 from simulator.engine.reclaim import Reclaimer
-from simulator.errors import InputError
+from simulator.errors import InputError, UnsupportedVersionError
 from simulator.pods import PodSpec, load_pod_list, parse_pod_list
 from simulator.policy.kubeletconfig import merge_patch
 from simulator.policy.load import PolicyInputs, build_policy, policy_from_kubelet_config
 from simulator.policy.model import Policy
+from simulator.policy.versions import normalize_version
 from simulator.quantity import DurationError, parse_go_duration
 from simulator.signals import FsLayout
 from simulator.snapshot import FsStats, Summary, format_time
@@ -159,10 +160,17 @@ def parse_scenario(
     version_text = None if version is None else str(version)
     if kubelet_version is not None:
         version_text = kubelet_version
+    else:
+        _check_version(version_text, source)
 
     policy = _scenario_policy(document.get("policy"), version_text, base, source)
     pods = _scenario_pods(document.get("pods"), base, source)
-    layout = parse_layout(str(document["layout"]), field="layout") if document.get("layout") is not None else None
+    layout = None
+    if document.get("layout") is not None:
+        try:
+            layout = parse_layout(str(document["layout"]), field="layout")
+        except InputError as error:
+            raise InputError(str(error), field="layout", value=document["layout"], source=source) from None
 
     images = containers = None
     if document.get("images") is not None:
@@ -180,12 +188,23 @@ def parse_scenario(
     return Scenario(policy, pods, steps, layout, images, containers, source)
 
 
+def _check_version(version: str | None, source: str) -> None:
+    """Raise UnsupportedVersionError naming the scenario and its ``kubeletVersion`` field."""
+    try:
+        normalize_version(version)
+    except UnsupportedVersionError as error:
+        raise UnsupportedVersionError(f"kubeletVersion: {error}", field="kubeletVersion", value=version, source=source) from None
+
+
 def _scenario_policy(value: Any, version: str | None, base: Path, source: str) -> Policy:
     if value is None:
         return build_policy(PolicyInputs(kubelet_version=version))
     if isinstance(value, str):
         path = (base / value) if not Path(value).is_absolute() else Path(value)
-        return build_policy(PolicyInputs(kubelet_version=version, config_file=str(path)))
+        try:
+            return build_policy(PolicyInputs(kubelet_version=version, config_file=str(path)))
+        except InputError as error:
+            raise InputError(f"policy: {error}", field="policy", value=value, source=source) from None
     if isinstance(value, Mapping):
         return policy_from_kubelet_config(value, version, source=f"{source}: policy")
     raise InputError(f"policy: invalid value {value!r}; expected a KubeletConfiguration path or mapping", field="policy", source=source)
@@ -196,7 +215,7 @@ def _scenario_pods(value: Any, base: Path, source: str) -> list[PodSpec] | None:
         return None
     if isinstance(value, str):
         path = (base / value) if not Path(value).is_absolute() else Path(value)
-        return load_pod_list(path)
+        return load_pod_list(path, option=f"{source}: pods" if source else "pods")
     return parse_pod_list(value, source=f"{source}: pods")
 
 

@@ -114,6 +114,26 @@ def test_bad_scenarios_name_the_field(document: dict, message: str, tmp_path: Pa
     assert message in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("fields", "prefix"),
+    [
+        ({"kubeletVersion": "1.99"}, "s.yaml: kubeletVersion: unsupported kubelet version '1.99'"),
+        ({"kubeletVersion": "one"}, "s.yaml: kubeletVersion: invalid kubelet version 'one'"),
+        ({"layout": "raid"}, "s.yaml: layout: unknown layout 'raid'"),
+        ({"policy": "missing-kubelet.yaml"}, "s.yaml: policy: "),
+        ({"pods": "missing-pods.json"}, "s.yaml: pods "),
+    ],
+)
+def test_bad_fields_name_the_scenario_file(fields: dict, prefix: str, tmp_path: Path) -> None:
+    """Errors from each top-level field start with the scenario file and the field name."""
+    document = {"steps": [{"summary": summary_document(1)}], **fields}
+
+    with pytest.raises(InputError) as error:
+        parse_scenario(document, base=tmp_path, source="s.yaml")
+
+    assert str(error.value).startswith(prefix)
+
+
 def test_paths_resolve_against_the_scenario(tmp_path: Path) -> None:
     """Relative summary and pods paths are read from the scenario file's directory."""
     (tmp_path / "s.json").write_text('{"node": {"fs": {"availableBytes": 1, "capacityBytes": 100}}}')
