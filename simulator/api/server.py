@@ -12,6 +12,7 @@ import dataclasses
 import errno
 import os
 import socket
+import ssl
 import stat
 from concurrent import futures
 from pathlib import Path
@@ -84,6 +85,12 @@ class ServerOptions:
 
 def make_live_state(options: ServerOptions | argparse.Namespace) -> LiveState:
     """Create the LiveState with the history retention and SQLite file the options ask for."""
+    if not options.history_retention > 0:
+        raise InputError(
+            f"--history-retention: invalid value {options.history_retention:g}; expected seconds greater than 0",
+            field="history_retention",
+            value=options.history_retention,
+        )
     if not isinstance(options, ServerOptions):
         options = ServerOptions.from_args(options)
     store = SqliteHistory(options.history, retention_s=options.history_retention) if options.history else None
@@ -358,10 +365,37 @@ def _remove_socket(path: str) -> None:
             os.unlink(path)
 
 
+def _check_tls_files(options: ServerOptions) -> None:
+    """Load the certificate, key and client CA with Python's ssl module first, because gRPC reports
+    an unusable PEM file only as a failed bind."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(options.tls_cert, options.tls_key)
+    except OSError as error:
+        reason = error.strerror or getattr(error, "reason", None) or str(error)
+        raise InputError(
+            f"--tls-cert {options.tls_cert!r} / --tls-key {options.tls_key!r}: invalid PEM certificate or key, "
+            f"or they do not match: {reason}",
+            field="tls_cert",
+            value=options.tls_cert,
+        ) from error
+    if options.tls_client_ca:
+        try:
+            context.load_verify_locations(cafile=options.tls_client_ca)
+        except (OSError, ValueError) as error:
+            reason = getattr(error, "strerror", None) or getattr(error, "reason", None) or str(error)
+            raise InputError(
+                f"--tls-client-ca {options.tls_client_ca!r}: invalid PEM CA bundle: {reason}",
+                field="tls_client_ca",
+                value=options.tls_client_ca,
+            ) from error
+
+
 def _add_tcp_port(server: grpc.Server, options: ServerOptions) -> int:
     if options.tls_cert or options.tls_key:
         if not (options.tls_cert and options.tls_key):
             raise InputError("--tls-cert and --tls-key must be given together", field="tls_cert", value=options.tls_cert)
+        _check_tls_files(options)
         client_ca = _read(options.tls_client_ca, "--tls-client-ca") if options.tls_client_ca else None
         credentials = grpc.ssl_server_credentials(
             [(_read(options.tls_key, "--tls-key"), _read(options.tls_cert, "--tls-cert"))],

@@ -104,3 +104,36 @@ def test_history_export_replays_with_evaluate(tmp_path: Path, capsys: pytest.Cap
     results = json.loads(capsys.readouterr().out)
     disk_pressure = [step["decision"]["conditions"]["DiskPressure"] for step in results]
     assert disk_pressure == [False, False, False, True]
+
+
+def test_tls_invalid_pem_named(tmp_path: Path) -> None:
+    """A certificate file that is not PEM is reported as such, not as a port that cannot be bound."""
+    not_pem = tmp_path / "cert.pem"
+    not_pem.write_text("not a certificate\n")
+    options = ServerOptions(
+        socket=f"unix://{tmp_path}/api.sock", listen="127.0.0.1:0", tls_cert=str(not_pem), tls_key=str(not_pem)
+    )
+    with pytest.raises(InputError, match=r"--tls-cert .*invalid PEM certificate or key") as caught:
+        start_server(LiveState(), options)
+    assert "bind" not in str(caught.value)
+    assert not (tmp_path / "api.sock").exists()
+
+
+def test_tls_key_mismatch_named(tmp_path: Path, certificates: dict[str, Path]) -> None:
+    """A key that does not belong to the certificate is rejected before anything serves."""
+    options = ServerOptions(
+        socket=f"unix://{tmp_path}/api.sock",
+        listen="127.0.0.1:0",
+        tls_cert=str(certificates["server.pem"]),
+        tls_key=str(certificates["client.key"]),
+    )
+    with pytest.raises(InputError, match=r"do not match"):
+        start_server(LiveState(), options)
+
+
+def test_history_retention_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    """--history-retention names itself and the value when it is not positive (exit 2 on the CLI)."""
+    recording = Path(__file__).resolve().parents[2] / "examples" / "recorded-node"
+    code = main(["daemon", "--replay", str(recording), "--no-api", "--history-retention", "-3"])
+    assert code == 2
+    assert "--history-retention: invalid value -3" in capsys.readouterr().err
