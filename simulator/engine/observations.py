@@ -130,8 +130,19 @@ def make_observations(summary: Summary) -> Observations:
 
 
 def missing_signal_notes(summary: Summary, observations: Observations) -> list[str]:
-    """Explain, one line per signal, why a signal has no observation in this Summary."""
+    """Explain, one line per signal, why a signal has no observation in this Summary.
+
+    Also notes a filesystem section whose free amount exceeds its capacity: the kubelet
+    uses such numbers as given, and so does this model, but the input is suspect.
+    """
     node = summary.node
+    notes: list[str] = []
+    for field, fs in (
+        ("node.fs", node.fs),
+        ("node.runtime.imageFs", node.image_fs),
+        ("node.runtime.containerFs", node.container_fs),
+    ):
+        notes.extend(_larger_than_capacity_notes(fs, field))
     reasons: dict[Signal, str] = {
         Signal.MEMORY_AVAILABLE: "node.memory.availableBytes or workingSetBytes is missing",
         Signal.ALLOCATABLE_MEMORY_AVAILABLE: (
@@ -147,4 +158,16 @@ def missing_signal_notes(summary: Summary, observations: Observations) -> list[s
         Signal.CONTAINERFS_INODES_FREE: "node.runtime.containerFs.inodesFree or inodes is missing",
         Signal.PID_AVAILABLE: "node.rlimit.maxpid or curproc is missing",
     }
-    return [f"{signal} not observed: {reason}" for signal, reason in reasons.items() if signal not in observations]
+    notes.extend(f"{signal} not observed: {reason}" for signal, reason in reasons.items() if signal not in observations)
+    return notes
+
+
+def _larger_than_capacity_notes(fs: FsStats | None, field: str) -> list[str]:
+    if fs is None:
+        return []
+    notes = []
+    if fs.available_bytes is not None and fs.capacity_bytes is not None and fs.available_bytes > fs.capacity_bytes:
+        notes.append(f"{field}: availableBytes {fs.available_bytes} is larger than capacityBytes {fs.capacity_bytes}")
+    if fs.inodes_free is not None and fs.inodes is not None and fs.inodes_free > fs.inodes:
+        notes.append(f"{field}: inodesFree {fs.inodes_free} is larger than inodes {fs.inodes}")
+    return notes

@@ -198,3 +198,25 @@ def test_scenario_kubelet_version_option_wins(capsys: pytest.CaptureFixture[str]
     assert isinstance(document, list)
     assert document[0]["decision"]["kubeletVersion"] == "1.31"
     assert _nodefs_hard_value(document[0]) == "1Gi"
+
+
+def test_summary_available_above_capacity_noted(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The kubelet's observations take available and capacity as given (makeSignalObservations in
+    pkg/kubelet/eviction/helpers.go), so the decision stands and a note names the section."""
+    summary = {
+        "node": {
+            "nodeName": "n",
+            "fs": {"time": "2024-05-01T10:00:00Z", "availableBytes": 50, "capacityBytes": 10, "inodesFree": 9, "inodes": 10},
+        },
+        "pods": [],
+    }
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(summary))
+
+    code, document, err = run_json(capsys, "--summary", str(path), "-o", "json")
+
+    assert code == 0, err
+    assert isinstance(document, dict)
+    assert "node.fs: availableBytes 50 is larger than capacityBytes 10" in document["notes"]
+    assert document["observations"]["nodefs.available"]["available"] == 50
+    assert not any("inodesFree" in note and "larger" in note for note in document["notes"])
