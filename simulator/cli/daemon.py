@@ -135,11 +135,19 @@ def run(args: argparse.Namespace) -> int:
         serves = not args.no_api or bool(args.metrics_listen)
         server = start_server(live_state, args) if serves else None
         try:
-            return daemon.run(handle_signals=False)
+            code = daemon.run(handle_signals=False)
         finally:
             if server is not None:
                 # a short grace keeps a signalled stop within about a second
                 server.stop(grace_s=0.5)
+    if args.replay and daemon.replay_finished and daemon.ticks == 0:
+        raise InputError(
+            f"--replay {args.replay}: no valid recorded sample (see the recorded_sample_invalid events); "
+            "expected Summary API JSON files",
+            field="--replay",
+            value=args.replay,
+        )
+    return code
 
 
 def _kubelet_start() -> Any:

@@ -399,6 +399,11 @@ class Daemon:
     # ------------------------------------------------------------------------------------
     # running and stopping
 
+    @property
+    def replay_finished(self) -> bool:
+        """Whether a replay source has run out of recorded samples."""
+        return self._replay_finished
+
     def request_stop(self, reason: str) -> None:
         """Ask :meth:`run` to return; safe from signal handlers and other threads."""
         if not self._stop.is_set():

@@ -47,6 +47,20 @@ def test_missing_replay_path_exits_2(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_replay_without_valid_sample_exits_2(tmp_path: Path) -> None:
+    """A replay that ends with every recorded file invalid is an input error, not a clean run."""
+    (tmp_path / "00-broken.json").write_text("{not json")
+    (tmp_path / "01-negative.json").write_text(json.dumps({"node": {"fs": {"availableBytes": -1}}}))
+
+    result = evictsim("--replay", str(tmp_path), "--no-api", "--interval", "0.05")
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"evictsim: error: --replay {tmp_path}: no valid recorded sample")
+    assert [e["event"] for e in json_events(result.stdout)].count("recorded_sample_invalid") == 2
+
+
 def test_replay_ticks_limit() -> None:
     result = evictsim("--replay", str(EXAMPLE), "--no-api", "--interval", "0.05", "--ticks", "4")
     assert result.returncode == 0, result.stderr
