@@ -18,7 +18,7 @@ from typing import Any
 from simulator.errors import FsInfoError, ProbeError
 from simulator.probes.fsinfo import DirFsInfo, FsInfoProbe
 from simulator.probes.runtime_dirs import RuntimeDirsReport, StatusSource, check_runtime_dirs
-from simulator.probes.sampler import CriSource, time_from_ns, uses_cadvisor_stats_provider
+from simulator.probes.sampler import CriSource, is_missing_directory, time_from_ns, uses_cadvisor_stats_provider
 from simulator.snapshot import format_time
 
 
@@ -307,7 +307,7 @@ def add_runtime_dirs(
     try:
         monitored["nodefs"] = probe.dir_fs_info(root_dir).device
     except FsInfoError as error:
-        reason = reason or f"the nodefs lookup of the root dir {root_dir} failed: {error}"
+        reason = reason or _root_dir_failure(root_dir, error)
 
     if reason:
         report = RuntimeDirsReport("", False, monitored, reason=reason)
@@ -317,12 +317,18 @@ def add_runtime_dirs(
     return report
 
 
+def _root_dir_failure(root_dir: str, error: FsInfoError) -> str:
+    if is_missing_directory(error):
+        return f"the kubelet root dir {root_dir} not found; pass --root-dir"
+    return f"the nodefs lookup of the root dir {root_dir} failed: {error}"
+
+
 def _dedicated_note(probe: FsInfoProbe, image_info: DirFsInfo, root_dir: str) -> str:
     """Compare device names as the kubelet's HasDedicatedImageFs does (CRI stats provider)."""
     try:
         node_info = probe.dir_fs_info(root_dir)
     except FsInfoError as error:
-        return f"nodefs lookup of the root dir {root_dir} failed ({error}), so the kubelet would not start"
+        return f"{_root_dir_failure(root_dir, error)}, so the kubelet would not start"
     if node_info.device == image_info.device:
         return (
             f"imagefs shares device {image_info.device} with nodefs (root dir {root_dir}), so the kubelet "

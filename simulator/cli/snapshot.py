@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from simulator.cli.output import add_output_option, emit, format_table
 from simulator.cri.client import CriClient
+from simulator.errors import InputError
 from simulator.probes.fsinfo import FsInfoProbe
 from simulator.probes.memory import MemoryProbe
 from simulator.probes.mountinfo import MountTable
@@ -82,8 +84,20 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+def require_root_dir(args: argparse.Namespace) -> None:
+    """Raise InputError when ``--root-dir`` is not a directory, since node.fs is its filesystem."""
+    if not Path(args.root_dir).is_dir():
+        raise InputError(
+            f"--root-dir {args.root_dir}: kubelet root dir not found; pass --root-dir with the kubelet's "
+            "--root-dir (rootDir in its configuration)",
+            field="--root-dir",
+            value=args.root_dir,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     mount_table = MountTable.from_file(args.mountinfo)
+    require_root_dir(args)
     with open_cri_client(args) as cri:
         sampler = Sampler(
             cri,

@@ -177,6 +177,12 @@ class Sampler:
         try:
             node_fs_info = self.fs_probe.dir_fs_info(self.root_dir)
         except FsInfoError as error:
+            if is_missing_directory(error):
+                # keep the kubelet's message and add what to do, since the default root dir is a guess
+                raise FsInfoError(
+                    f"failed to get rootFs stats: {error} (kubelet root dir {self.root_dir} not found; pass --root-dir)",
+                    kind=error.kind,
+                ) from error
             raise FsInfoError(f"failed to get rootFs stats: {error}", kind=error.kind) from error
         node_fs = _fs_stats_from_dir_info(node_fs_info)
         _add_statfs_provenance(provenance, "node.fs", node_fs_info, FS_FIELDS)
@@ -584,3 +590,13 @@ def _add_memory_provenance(provenance: dict[str, Provenance], prefix: str, memor
 
 def _join(first: str, second: str) -> str:
     return f"{first}; {second}" if first else second
+
+
+def is_missing_directory(error: BaseException) -> bool:
+    """Return whether ``error`` was caused, at any depth, by a stat that found no such file (ENOENT)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, FileNotFoundError):
+            return True
+        cause = cause.__cause__
+    return False

@@ -112,6 +112,19 @@ class TestSnapshot:
         assert str(socket) in err
         assert err.count("\n") == 1
 
+    def test_missing_root_dir(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A missing kubelet root dir is named before any CRI call, with the option that sets it."""
+        socket = tmp_path / "none.sock"
+        root = tmp_path / "no-kubelet"
+        argv = ["snapshot", "--cri-endpoint", f"unix://{socket}", "--root-dir", str(root)]
+
+        code, out, err = _run(argv, capsys)
+
+        assert code == 2
+        assert out == ""
+        assert err == f"evictsim: error: --root-dir {root}: kubelet root dir not found; pass --root-dir with the " \
+            "kubelet's --root-dir (rootDir in its configuration)\n"
+
     def test_unreadable_mountinfo(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """An unreadable mount table is invalid input: one line, exit code 2."""
         code, _, err = _run(["snapshot", "--mountinfo", str(tmp_path / "missing")], capsys)
@@ -264,4 +277,5 @@ class TestExplainFallback:
         assert "8:48" in missing[0]
         assert "start.mountinfo" in missing[0]
         assert "Notes:" in render_text(explanation)
-        assert any("root dir /var/lib/kubelet failed" in note for note in explanation.notes)
+        # the fake stat has no /var/lib/kubelet, so the note says the root dir is missing
+        assert any("the kubelet root dir /var/lib/kubelet not found; pass --root-dir" in note for note in explanation.notes)

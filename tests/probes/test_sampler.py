@@ -183,6 +183,7 @@ class TestErrors:
         assert str(caught.value).startswith(
             'failed to get rootFs stats: failed to get device for dir "/srv/kubelet"'
         )
+        assert str(caught.value).endswith("(kubelet root dir /srv/kubelet not found; pass --root-dir)")
 
     def test_missing_used_bytes(self) -> None:
         case = dict(CASES[0])
