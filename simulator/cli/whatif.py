@@ -37,6 +37,12 @@ def server_address(text: str) -> str:
     if text.startswith("unix:"):
         if not text.removeprefix("unix:").lstrip("/"):
             raise argparse.ArgumentTypeError(f"invalid address {text!r}: no socket path, {accepted}")
+        if text.startswith("unix://") and not text.startswith("unix:///"):
+            # gRPC reads unix://NAME as an authority, not a path: only an absolute path may follow "//"
+            raise argparse.ArgumentTypeError(
+                f"invalid address {text!r}: unix:// must be followed by an absolute path such as "
+                "unix:///run/evictsim.sock; write unix:relative.sock for a relative path"
+            )
         return text
     if "://" in text or text.startswith("unix-abstract:"):
         raise argparse.ArgumentTypeError(f"invalid address {text!r}: unsupported scheme, {accepted}")
@@ -143,7 +149,7 @@ def _add_what_if_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--add-pod", action="append", default=[], metavar="FILE", help="add the Pod in this JSON file")
     group.add_argument("--syncs", type=non_negative_int, default=0, help="evaluate after this many more eviction-manager passes (default 0)")
     group.add_argument("--interval", type=positive_seconds, default=10.0, metavar="SECONDS", help="seconds between passes, greater than 0 (default 10)")
-    group.add_argument("--growth", action="append", default=[], metavar="FS=BYTES", help="usage growth per second on a filesystem during --syncs")
+    group.add_argument("--growth", action="append", default=[], metavar="FS=BYTES", help="usage growth per second on a filesystem, in bytes such as 10Mi, between the --syncs passes; requires --syncs")
 
 
 def _pointer_patch(pointer: str, value: Any) -> dict[str, Any]:
@@ -185,12 +191,21 @@ def build_what_if(args: argparse.Namespace) -> pb.WhatIf:
     for path in args.add_pod:
         text = read_text(path, option="--add-pod", expected="Pod JSON file")
         message.pod_changes.add(kind=pb.PodChange.ADD, pod_json=text)
+    growth = []
+    for item in args.growth:
+        name, amount = _fs_pair(item, option="--growth")
+        growth.append((name, _signed_amount(amount, option="--growth")))
+    if growth and not args.syncs:
+        raise InputError(
+            "--growth needs --syncs: growth applies only between future passes; add --syncs COUNT",
+            field="--growth",
+            value=args.growth[0],
+        )
     if args.syncs:
         message.future.syncs = args.syncs
         message.future.interval_s = args.interval
-        for item in args.growth:
-            name, amount = _fs_pair(item, option="--growth")
-            message.future.growth_per_second.add(filesystem=name, used_bytes=_signed_amount(amount, option="--growth"))
+        for name, used_bytes in growth:
+            message.future.growth_per_second.add(filesystem=name, used_bytes=used_bytes)
     return message
 
 
