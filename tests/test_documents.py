@@ -91,7 +91,7 @@ def test_write_output_errors(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs procfs at /proc")
 def test_write_output_existing_directory_enoent() -> None:
-    """procfs answers ENOENT for a new file: the message gives the OS error, not a missing /proc."""
+    """procfs returns ENOENT for a new file: the message gives the OS error, not a missing /proc."""
     with pytest.raises(InputError) as raised:
         write_output("/proc/evictsim-test.html", "page", option="--html")
 

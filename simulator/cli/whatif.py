@@ -149,7 +149,7 @@ def _add_what_if_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--add-pod", action="append", default=[], metavar="FILE", help="add the Pod in this JSON file")
     group.add_argument("--syncs", type=non_negative_int, default=0, help="evaluate after this many more eviction-manager passes (default 0)")
     group.add_argument("--interval", type=positive_seconds, default=10.0, metavar="SECONDS", help="seconds between passes, greater than 0 (default 10)")
-    group.add_argument("--growth", action="append", default=[], metavar="FS=BYTES", help="usage growth per second on a filesystem, in bytes such as 10Mi, between the --syncs passes; requires --syncs")
+    group.add_argument("--growth", action="append", default=[], metavar="FS=BYTES", help="usage growth on a filesystem in bytes per second, e.g. imagefs=10Mi, between the --syncs passes (requires --syncs)")
 
 
 def _pointer_patch(pointer: str, value: Any) -> dict[str, Any]:

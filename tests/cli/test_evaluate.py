@@ -202,7 +202,7 @@ def test_scenario_kubelet_version_option_wins(capsys: pytest.CaptureFixture[str]
 
 def test_summary_available_above_capacity_noted(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """The kubelet's observations take available and capacity as given (makeSignalObservations in
-    pkg/kubelet/eviction/helpers.go), so the decision stands and a note names the section."""
+    pkg/kubelet/eviction/helpers.go), so the decision is kept and a note names the section."""
     summary = {
         "node": {
             "nodeName": "n",

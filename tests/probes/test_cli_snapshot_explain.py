@@ -277,5 +277,5 @@ class TestExplainFallback:
         assert "8:48" in missing[0]
         assert "start.mountinfo" in missing[0]
         assert "Notes:" in render_text(explanation)
-        # the fake stat has no /var/lib/kubelet, so the note says the root dir is missing
+        # the fake stat has no /var/lib/kubelet, so the note reports the root dir as missing
         assert any("the kubelet root dir /var/lib/kubelet not found; pass --root-dir" in note for note in explanation.notes)
