@@ -638,7 +638,7 @@ def test_pod_logs_dir_wrong_type(tmp_path: Path) -> None:
 
 
 def test_config_dir_without_conf_files_warns(tmp_path: Path) -> None:
-    """The kubelet merges only *.conf drop-ins (kubelet.go mergeKubeletConfigurations), so a
+    """The kubelet merges only *.conf drop-ins (dropinFileExtension in mergeKubeletConfigurations), so a
     directory of other files changes nothing, and a warning names what it skipped."""
     (tmp_path / "10-eviction.yaml").write_text("evictionHard:\n  memory.available: 1Gi\n")
 
