@@ -144,7 +144,7 @@ def run_images(args: argparse.Namespace) -> int:
 
     policy = policy_from_args(args)
     now = _now(args)
-    notes: list[str] = []
+    notes: list[str] = [f"policy: {warning}" for warning in policy.warnings]
     images, containers, image_fs = _image_inputs(args, notes)
     notes.extend(unknown_image_references(images, containers))
 
@@ -276,7 +276,7 @@ def run_containers(args: argparse.Namespace) -> int:
 
     policy = policy_from_args(args)
     now = _now(args)
-    notes: list[str] = []
+    notes: list[str] = [f"policy: {warning}" for warning in policy.warnings]
     containers, sandboxes, usage, log_dirs = _container_inputs(args, notes)
     api_uids = _pod_uids(args.pods) if args.pods else None
     if api_uids is None:

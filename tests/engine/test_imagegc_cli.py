@@ -457,3 +457,21 @@ def test_eviction_trigger_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert "None" not in out
     assert "high/low: not used" in out
     assert "target: unlimited" in out
+
+
+def test_configz_without_version_noted(capsys: pytest.CaptureFixture[str]) -> None:
+    """A /configz carries no kubelet version, so gc notes the assumed one among its policy warnings."""
+    argv = [
+        "gc", "images",
+        "--images", str(DATA / "crictl-images.json"),
+        "--summary", str(DATA / "imagefs-summary.json"),
+        "--configz", str(REAL / "configz" / "kind-cgroupfs-configz-k8s-node-collector.json"),
+        "--now", NOW,
+    ]
+    expected = "policy: kubelet version not given: assuming 1.35; pass --kubelet-version or --node"
+
+    without = run_json(capsys, *argv)
+    given = run_json(capsys, *argv, "--kubelet-version", "1.35")
+
+    assert without["notes"].count(expected) == 1
+    assert expected not in given["notes"]
