@@ -443,6 +443,9 @@ class Daemon:
             thresholds=[_threshold_text(t) for t in getattr(self.policy, "thresholds", ())],
             **self.settings.to_log(),
         )
+        # warnings from loading the policy: unknown fields or gates, an assumed kubelet version, ...
+        for warning in getattr(self.policy, "warnings", ()):
+            self.log.warning("policy_warning", message=warning)
 
         scheduler = BackgroundScheduler(executors={"default": DaemonThreadExecutor()}, timezone=UTC)
         scheduler.add_job(
