@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import io
 import sys
 from collections.abc import Sequence
 
-from simulator.daemon.logging import configure_logging
+from simulator.daemon.logging import CurrentStream, configure_logging
 from simulator.errors import EvictsimError, InputError
 
 # Subcommand modules, in the order `evictsim --help` lists them.
@@ -30,20 +29,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "history",
     "report",
 )
-
-
-class _CurrentStderr(io.TextIOBase):
-    """Standard error as it is at each write, so replacing ``sys.stderr`` later (as test
-    runners do) does not leave the logger writing to a closed stream."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-    def isatty(self) -> bool:
-        return sys.stderr.isatty()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "daemon":
         # One-shot commands print their result on standard output, so warnings that library
         # code logs go to standard error, where they cannot corrupt -o json or -o yaml output.
-        configure_logging("warning", stream=_CurrentStderr(), json_output=False)
+        configure_logging("warning", stream=CurrentStream("stderr"), json_output=False)
     try:
         return int(args.handler(args) or 0)
     except InputError as error:

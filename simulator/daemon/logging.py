@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from typing import Any, TextIO
@@ -48,6 +49,29 @@ class DropBelowLevel:
         return event_dict
 
 
+class CurrentStream(io.TextIOBase):
+    """``sys.stdout`` or ``sys.stderr`` as it is at each write.
+
+    Loggers keep the stream they were created with, so a stream object replaced later (as test
+    runners and embedding programs do) would leave them writing to a closed file.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name_in_sys = name
+
+    def _stream(self) -> TextIO:
+        return getattr(sys, self.name_in_sys)
+
+    def write(self, text: str) -> int:
+        return self._stream().write(text)
+
+    def flush(self) -> None:
+        self._stream().flush()
+
+    def isatty(self) -> bool:
+        return self._stream().isatty()
+
+
 def configure_logging(level: str = "info", *, stream: TextIO | None = None, json_output: bool | None = None) -> None:
     """Configure structlog for the daemon process.
 
@@ -61,7 +85,7 @@ def configure_logging(level: str = "info", *, stream: TextIO | None = None, json
     """
     if level not in LOG_LEVELS:
         raise ValueError(f"invalid log level {level!r}; expected one of {', '.join(LOG_LEVELS)}")
-    output = stream if stream is not None else sys.stdout
+    output = stream if stream is not None else CurrentStream("stdout")
     if json_output is None:
         json_output = not _is_terminal(output)
 
