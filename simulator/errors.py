@@ -2,7 +2,7 @@
 
     EvictsimError
     ├── InputError            bad user input: a config, snapshot, scenario, request or mount table.
-    │                         The CLI exits 2 and the API answers INVALID_ARGUMENT with its message.
+    │                         The CLI exits 2 and the API returns INVALID_ARGUMENT with its message.
     ├── UnsupportedVersionError   a kubelet version outside the supported range (also an InputError)
     └── ProbeError            a live probe failed (CRI, statfs, cgroups); the daemon logs and retries.
         ├── RuntimeUnavailableError   the CRI socket is missing, refuses, or times out
@@ -43,7 +43,7 @@ class RuntimeUnavailableError(ProbeError):
 
 
 class NotCriServerError(ProbeError):
-    """The endpoint answered, but not as a CRI runtime.v1 server."""
+    """The endpoint responded, but not as a CRI runtime.v1 server."""
 
 
 class FsInfoError(ProbeError):

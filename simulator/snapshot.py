@@ -25,7 +25,7 @@ UTC = dt.timezone.utc
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Provenance:
-    """Where one number came from: ``source`` is an RPC or syscall, ``detail`` the rest."""
+    """The origin of one number: ``source`` is an RPC or syscall, ``detail`` the rest."""
 
     source: str
     detail: str = ""
@@ -174,7 +174,7 @@ class Summary:
         ]
 
     def newest_node_stats_time(self) -> dt.datetime | None:
-        """The newest node-level stats time, or None when the Summary has no times."""
+        """Return the newest node-level stats time, or None when the Summary has no times."""
         times = self.node_stats_times()
         return max(times) if times else None
 

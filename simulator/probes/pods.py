@@ -207,8 +207,8 @@ class CriPodStatsSource:
         ephemeral_bytes = 0
         ephemeral_inodes = 0
         # NOTE: the kubelet lists a pod's containers in the order of the runtime's
-        # ListContainerStats reply, which sets the order of container lines in its eviction
-        # message; this sorts them by name so the output is stable across samples.
+        # ListContainerStats reply, and that order sets the order of container lines in its
+        # eviction message. This sorts them by name, so the output is stable across samples.
         for container in sorted(members, key=lambda c: c.name):
             rootfs = _rootfs(layers.get(container.id), sample_time)
             logs_usage = dir_usage(pod_logs / container.name)
