@@ -4,9 +4,9 @@
     ├── InputError            bad user input: a config, snapshot, scenario, request or mount table.
     │                         The CLI exits 2 and the API returns INVALID_ARGUMENT with its message.
     ├── UnsupportedVersionError   a kubelet version outside the supported range (also an InputError)
-    └── ProbeError            a live probe failed (CRI, statfs, cgroups); the daemon logs and retries.
+    └── ProbeError            a live probe failed (CRI, statfs, cgroups). The daemon logs it and retries.
         ├── RuntimeUnavailableError   the CRI socket is missing, refuses, or times out
-        ├── NotCriServerError         the endpoint answers but is not a CRI v1 server
+        ├── NotCriServerError         the endpoint responds but is not a CRI v1 server
         └── FsInfoError               cAdvisor-style filesystem lookup failure (see probes.fsinfo)
 
 Every message is one line that names the field or path, the bad value and what is accepted.

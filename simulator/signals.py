@@ -43,9 +43,10 @@ class Resource(enum.StrEnum):
 class FsLayout(enum.StrEnum):
     """How the kubelet root, images and writable layers share filesystems.
 
-    single: one filesystem for everything; dedicated-imagefs: images and writable layers on
-    another device than the kubelet root; split: images on one filesystem, writable layers on
-    the kubelet root's (KEP-4191, KubeletSeparateDiskGC).
+    - single: one filesystem for everything.
+    - dedicated-imagefs: images and writable layers on another device than the kubelet root.
+    - split: images on one filesystem and writable layers on the kubelet root's
+      (KEP-4191, KubeletSeparateDiskGC).
     """
 
     SINGLE = "single"

@@ -151,6 +151,11 @@ def resolve_thresholds(
 
 def _reclaim_signal(results: tuple[ThresholdResult, ...], elapsed_s: float) -> Signal | None:
     actionable = {r.threshold.signal for r in results if r.met and r.threshold.grace_period_s <= elapsed_s}
+    return first_reclaim_signal(actionable)
+
+
+def first_reclaim_signal(actionable: set[Signal]) -> Signal | None:
+    """Return the signal the kubelet reclaims for among ``actionable``: memory signals first, then signal order."""
     for signal in sorted(MEMORY_SIGNALS):
         if signal in actionable:
             return signal

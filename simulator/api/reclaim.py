@@ -1,4 +1,4 @@
-"""What node-level reclaim would free per signal, from the sample's Reclaimer.
+"""Bytes that node-level reclaim would free per signal, from the sample's Reclaimer.
 
 Before it evicts, the kubelet runs container GC, image GC or both, depending on the signal and
 the filesystem layout (``simulator.engine.eviction.reclaim_steps_for``). Each step frees bytes

@@ -13,7 +13,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from simulator.api.decision import DecisionView, decide, detect_layout, engine_victims
+from simulator.api.decision import DecisionView, decide, detect_layout, engine_victims, first_reclaim_signal
 from simulator.api.live import Sample
 from simulator.api.policy_adapter import apply_override, containerfs_thresholds
 from simulator.api.reclaim import private_reclaimer
@@ -22,7 +22,7 @@ from simulator.errors import InputError
 from simulator.pods import PodSpec
 from simulator.policy.model import Policy
 from simulator.quantity import Quantity
-from simulator.signals import MEMORY_SIGNALS, FsLayout, Signal
+from simulator.signals import FsLayout, Signal
 from simulator.snapshot import FsStats, PodRef, PodStats, Summary
 
 
@@ -439,14 +439,7 @@ class _CopyOnUseReclaimer:
 
 def _engine_reclaim_signal(engine_decision: Any) -> Signal | None:
     """Return the signal the engine's pass reclaims for: memory signals first, then signal order."""
-    actionable = {report.signal for report in engine_decision.thresholds if report.actionable}
-    for signal in sorted(MEMORY_SIGNALS):
-        if signal in actionable:
-            return signal
-    for signal in Signal:
-        if signal in actionable:
-            return signal
-    return None
+    return first_reclaim_signal({report.signal for report in engine_decision.thresholds if report.actionable})
 
 
 def _restamped(summary: Summary, when: dt.datetime) -> Summary:

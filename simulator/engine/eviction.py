@@ -348,7 +348,7 @@ def _container_usage(container_stats, resource: Resource) -> int | None:  # type
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _StorageLimits:
-    """A pod's ephemeral-storage limits as exact numbers with their printed form."""
+    """Ephemeral-storage limits of a pod, as exact numbers with their printed form."""
 
     empty_dirs: tuple[tuple[str, Fraction | int, str], ...]
     pod_limit: tuple[Fraction | int, str] | None

@@ -78,7 +78,7 @@ class DirFsInfo:
     ``device``, ``major`` and ``minor`` are cAdvisor's ``DeviceInfo`` (the partition key, which is a
     mountpoint for tmpfs and ``<source>_<major>-<minor>`` for overlay). ``dir_major``/``dir_minor``
     are the numbers ``stat(dir)`` returned. ``device_in_table`` is False when the directory's own
-    device is missing from the mount table read at start, so the answer came from the parent walk
+    device is missing from the mount table read at start, so the result came from the parent walk
     and may describe another filesystem.
     """
 

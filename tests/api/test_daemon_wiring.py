@@ -359,7 +359,7 @@ class TestRequestTimeout:
 
     @pytest.mark.parametrize(("rpc", "request_message"), RPCS, ids=[name for name, _ in RPCS])
     def test_tiny_timeout_exceeded(self, serve, rpc: str, request_message: object) -> None:
-        """Every unary RPC answers DEADLINE_EXCEEDED naming the timeout when it runs longer than it."""
+        """Every unary RPC returns DEADLINE_EXCEEDED, naming the timeout, when it runs longer than that."""
         running = serve(ListSource([node_summary(T0, imagefs_available=5 * GIB)]), disk_policy(), timeout_s=1e-9)
         running.daemon.tick()
 

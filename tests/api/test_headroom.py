@@ -155,7 +155,7 @@ def test_headroom_times_from_rate() -> None:
 def test_eviction_checks_every_threshold_on_the_filesystem() -> None:
     """After reclaim the kubelet checks every threshold (reclaimNodeLevelResources).
 
-    On one filesystem, nodefs.available<10Gi with a 10Gi minimum reclaim still holds after
+    On one filesystem, nodefs.available<10Gi with a 10Gi minimum reclaim is still met after
     imagefs reclaim frees 2Gi, so the first imagefs eviction comes as soon as imagefs<15Gi is met.
     """
     imagefs = hard(Signal.IMAGEFS_AVAILABLE, ThresholdValue(quantity=Quantity.parse("15Gi")))

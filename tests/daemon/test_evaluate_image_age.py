@@ -1,6 +1,6 @@
 """``evictsim evaluate --images`` dates images as ``evictsim gc images`` does without --state.
 
-Neither command knows when the kubelet first detected an image, so both count every image
+Neither command has the time when the kubelet first detected an image, so both count every image
 as older than imageMinimumGCAge: the kubelet's records start at its own start
 (pkg/kubelet/images/image_gc_manager.go, Start runs detectImages with time.Now()), and a
 long-running kubelet's minimum age protects none of the images it found then.
